@@ -1,0 +1,364 @@
+//! The model cube: noiseless, flux-normalised Sérsic stamps on a regular 4-axis grid
+//! (Sérsic index n, axis ratio q, position angle theta, log10 effective radius),
+//! held once in memory as float32 in C order (n, q, theta, logr, y, x).
+//!
+//! On disk (SPEC 3) the image is (NINDEX*NAXRAT, NPOSANG*BOXSIZE, NLOGH*BOXSIZE):
+//! one row of stamps per angle, one column per radius.
+
+use crate::error::{AtPath, Error, Result};
+use crate::fits_util::{read_f64_key, Card};
+use fitsio::hdu::{FitsHdu, HduInfo};
+use fitsio::images::{ImageDescription, ImageType};
+use fitsio::FitsFile;
+use std::path::Path;
+
+/// One regular axis of the grid: `start + i * step` for `i` in `0..count`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Axis {
+    pub start: f64,
+    pub step: f64,
+    pub count: usize,
+}
+
+impl Axis {
+    pub fn new(start: f64, step: f64, count: usize) -> Self {
+        Axis { start, step, count }
+    }
+
+    /// The i-th grid value, computed as numpy's `arange(count) * step + start`.
+    pub fn value(&self, i: usize) -> f64 {
+        i as f64 * self.step + self.start
+    }
+
+    pub fn values(&self) -> Vec<f64> {
+        (0..self.count).map(|i| self.value(i)).collect()
+    }
+}
+
+/// The four axes of a cube and the stamp size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    pub index: Axis,
+    pub axrat: Axis,
+    pub posang: Axis,
+    pub logh: Axis,
+    pub boxsize: usize,
+}
+
+impl Grid {
+    /// (NINDEX, NAXRAT, NPOSANG, NLOGH).
+    pub fn shape(&self) -> [usize; 4] {
+        [
+            self.index.count,
+            self.axrat.count,
+            self.posang.count,
+            self.logh.count,
+        ]
+    }
+
+    pub fn n_models(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    pub fn stamp_len(&self) -> usize {
+        self.boxsize * self.boxsize
+    }
+
+    /// Flat model number -> (n, q, theta, logr) indices, C order.
+    pub fn unravel(&self, k: usize) -> [usize; 4] {
+        let [_, nq, nt, nr] = self.shape();
+        [
+            k / (nq * nt * nr),
+            (k / (nt * nr)) % nq,
+            (k / nr) % nt,
+            k % nr,
+        ]
+    }
+
+    /// Checks that the grid can describe a cube: counts and box positive, values finite.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (name, a) in self.named_axes() {
+            if a.count == 0 {
+                return Err(format!("{name} axis has no values"));
+            }
+            if !a.start.is_finite() || !a.step.is_finite() {
+                return Err(format!("{name} axis start or step is not finite"));
+            }
+        }
+        if self.boxsize == 0 {
+            return Err("BOXSIZE is 0".into());
+        }
+        Ok(())
+    }
+
+    fn named_axes(&self) -> [(&'static str, &Axis); 4] {
+        [
+            ("INDEX", &self.index),
+            ("AXRAT", &self.axrat),
+            ("POSANG", &self.posang),
+            ("LOGH", &self.logh),
+        ]
+    }
+
+    /// Header cards describing the grid (SPEC 3).
+    pub fn cards(&self) -> Vec<Card> {
+        let mut cards = Vec::new();
+        let axes = [
+            ("INDEX", &self.index, "Sersic index"),
+            ("AXRAT", &self.axrat, "axis ratio b/a"),
+            ("POSANG", &self.posang, "position angle [deg]"),
+            ("LOGH", &self.logh, "log10 effective radius [pix]"),
+        ];
+        for (name, a, what) in axes {
+            cards.push(Card::int(
+                &format!("N{name}"),
+                a.count as i64,
+                &format!("number of values of {what}"),
+            ));
+            cards.push(Card::float(
+                &format!("{name}0"),
+                a.start,
+                &format!("first {what}"),
+            ));
+            cards.push(Card::float(
+                &format!("D{name}"),
+                a.step,
+                &format!("step of {what}"),
+            ));
+        }
+        cards.push(Card::int(
+            "BOXSIZE",
+            self.boxsize as i64,
+            "stamp size [pix]",
+        ));
+        cards
+    }
+}
+
+/// A cube of stamps in memory, (n, q, theta, logr, y, x) C order.
+#[derive(Clone, Debug)]
+pub struct ModelCube {
+    pub grid: Grid,
+    pub data: Vec<f32>,
+}
+
+impl ModelCube {
+    pub fn n_models(&self) -> usize {
+        self.grid.n_models()
+    }
+
+    /// The k-th stamp (flat model number), boxsize*boxsize pixels, row-major.
+    pub fn model(&self, k: usize) -> &[f32] {
+        let len = self.grid.stamp_len();
+        &self.data[k * len..(k + 1) * len]
+    }
+
+    pub fn models(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.data.chunks_exact(self.grid.stamp_len())
+    }
+
+    pub fn models_mut(&mut self) -> std::slice::ChunksExactMut<'_, f32> {
+        let len = self.grid.stamp_len();
+        self.data.chunks_exact_mut(len)
+    }
+}
+
+/// Reads a cube file (SPEC 3). The image may be in the primary HDU or, as the original's
+/// `save_models` writes it, in the first extension. Cubes without the index keys have one
+/// index, n = 4.
+pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
+    let path = path.as_ref();
+    let mut f = FitsFile::open(path).at(path)?;
+    let (hdu, shape) = find_image(&mut f, path)?;
+    let key = |f: &mut FitsFile, k: &str| read_f64_key(f, &hdu, k).at(path);
+    let opt_key = |f: &mut FitsFile, k: &str| hdu.read_key::<f64>(f, k).ok();
+    let count = |f: &mut FitsFile, k: &str| -> Result<usize> {
+        let v = key(f, k)?;
+        if v < 1.0 || v.fract() != 0.0 {
+            return Err(Error::file(
+                path,
+                format!("header key {k} = {v} is not a positive integer"),
+            ));
+        }
+        Ok(v as usize)
+    };
+    let index = match opt_key(&mut f, "NINDEX") {
+        Some(_) => Axis::new(
+            key(&mut f, "INDEX0")?,
+            key(&mut f, "DINDEX")?,
+            count(&mut f, "NINDEX")?,
+        ),
+        None => Axis::new(4.0, 0.0, 1),
+    };
+    let grid = Grid {
+        index,
+        axrat: Axis::new(
+            key(&mut f, "AXRAT0")?,
+            key(&mut f, "DAXRAT")?,
+            count(&mut f, "NAXRAT")?,
+        ),
+        posang: Axis::new(
+            key(&mut f, "POSANG0")?,
+            key(&mut f, "DPOSANG")?,
+            count(&mut f, "NPOSANG")?,
+        ),
+        logh: Axis::new(
+            key(&mut f, "LOGH0")?,
+            key(&mut f, "DLOGH")?,
+            count(&mut f, "NLOGH")?,
+        ),
+        boxsize: count(&mut f, "BOXSIZE")?,
+    };
+    grid.validate().map_err(|m| Error::file(path, m))?;
+
+    let [ni, nq, nt, nr] = grid.shape();
+    let b = grid.boxsize;
+    let expected = [ni * nq, nt * b, nr * b];
+    let planes = if shape.len() == 2 { 1 } else { shape[0] };
+    let found = [planes, shape[shape.len() - 2], shape[shape.len() - 1]];
+    if found != expected {
+        return Err(Error::file(
+            path,
+            format!(
+                "image shape {:?} disagrees with its header: NINDEX*NAXRAT={}, NPOSANG*BOXSIZE={}, NLOGH*BOXSIZE={}",
+                found, expected[0], expected[1], expected[2]
+            ),
+        ));
+    }
+
+    // Read one strip (one angle of one plane: BOXSIZE rows x all radii) at a time, so the
+    // peak memory is the cube plus one strip.
+    let width = nr * b;
+    let strip_len = b * width;
+    let mut data = vec![0f32; grid.n_models() * grid.stamp_len()];
+    for plane in 0..ni * nq {
+        for t in 0..nt {
+            let start = (plane * nt + t) * strip_len;
+            let strip: Vec<f32> = hdu
+                .read_section(&mut f, start, start + strip_len)
+                .at(path)?;
+            for (y, row) in strip.chunks_exact(width).enumerate() {
+                for (r, px) in row.chunks_exact(b).enumerate() {
+                    let k = (plane * nt + t) * nr + r;
+                    let dst = k * b * b + y * b;
+                    data[dst..dst + b].copy_from_slice(px);
+                }
+            }
+        }
+    }
+    if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
+        let k = bad / grid.stamp_len();
+        return Err(Error::file(
+            path,
+            format!(
+                "model {:?} (n, q, theta, logr) has a non-finite pixel",
+                grid.unravel(k)
+            ),
+        ));
+    }
+    Ok(ModelCube { grid, data })
+}
+
+fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
+    let n = f.num_hdus().at(path)?;
+    for i in 0..n {
+        let hdu = f.hdu(i).at(path)?;
+        if let HduInfo::ImageInfo { shape, .. } = &hdu.info {
+            if shape.len() == 2 || shape.len() == 3 {
+                let shape = shape.clone();
+                return Ok((hdu, shape));
+            }
+        }
+    }
+    Err(Error::file(
+        path,
+        "no 2-D or 3-D image HDU: not a model cube",
+    ))
+}
+
+/// Writes a cube in the layout of SPEC 3 (readable by the original's `ModelsCube`), with the
+/// grid keys and any extra cards (the rendering convention). Written whole or not at all.
+pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> Result<()> {
+    let path = path.as_ref();
+    let pending = crate::atomic::PendingFile::new(path)?;
+    let tmp = pending.path();
+    let grid = &cube.grid;
+    let [ni, nq, nt, nr] = grid.shape();
+    let b = grid.boxsize;
+    let dims = [ni * nq, nt * b, nr * b];
+    let desc = ImageDescription {
+        data_type: ImageType::Float,
+        dimensions: &dims,
+    };
+    {
+        let mut f = FitsFile::create(tmp)
+            .with_custom_primary(&desc)
+            .open()
+            .at(path)?;
+        let hdu = f.primary_hdu().at(path)?;
+        for card in grid.cards().iter().chain(extra) {
+            card.write(&mut f, &hdu).at(path)?;
+        }
+        let width = nr * b;
+        let mut strip = vec![0f32; b * width];
+        for plane in 0..ni * nq {
+            for t in 0..nt {
+                for r in 0..nr {
+                    let model = cube.model((plane * nt + t) * nr + r);
+                    for y in 0..b {
+                        strip[y * width + r * b..y * width + (r + 1) * b]
+                            .copy_from_slice(&model[y * b..(y + 1) * b]);
+                    }
+                }
+                let start = (plane * nt + t) * strip.len();
+                hdu.write_section(&mut f, start, start + strip.len(), &strip)
+                    .at(path)?;
+            }
+        }
+    }
+    pending.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> Grid {
+        Grid {
+            index: Axis::new(3.0, 1.0, 2),
+            axrat: Axis::new(0.5, 0.5, 2),
+            posang: Axis::new(-90.0, 90.0, 3),
+            logh: Axis::new(0.0, 0.5, 2),
+            boxsize: 8,
+        }
+    }
+
+    #[test]
+    fn unravel_is_c_order() {
+        let g = grid();
+        assert_eq!(g.n_models(), 24);
+        assert_eq!(g.unravel(0), [0, 0, 0, 0]);
+        assert_eq!(g.unravel(1), [0, 0, 0, 1]);
+        assert_eq!(g.unravel(2), [0, 0, 1, 0]);
+        assert_eq!(g.unravel(6), [0, 1, 0, 0]);
+        assert_eq!(g.unravel(23), [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let g = grid();
+        let data: Vec<f32> = (0..g.n_models() * g.stamp_len())
+            .map(|i| i as f32)
+            .collect();
+        let cube = ModelCube {
+            grid: g.clone(),
+            data,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cube.fits");
+        write_cube(&path, &cube, &[Card::text("RADTYPE", "HLR_MAJOR", "test")]).unwrap();
+        let back = read_cube(&path).unwrap();
+        assert_eq!(back.grid, g);
+        assert_eq!(back.data, cube.data);
+    }
+}
