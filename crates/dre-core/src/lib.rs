@@ -6,11 +6,20 @@
 //! -> outputs ([`chifile`], [`summary`], [`mosaic`]). [`tile`] runs that for one tile.
 
 pub mod atomic;
+pub mod chifile;
 pub mod compression;
+pub mod convolve;
 pub mod cube;
 pub mod cutfile;
 pub mod error;
+pub mod fit;
+pub mod mosaic;
 pub mod fits_util;
+pub mod params;
+pub mod psf;
+pub mod run;
+pub mod summary;
 pub mod table;
+pub mod tile;
 
 pub use error::{Error, Result};

@@ -1,0 +1,101 @@
+//! What the DRE binaries share: terminal output (progress bars on a terminal, plain lines in
+//! logs, one-line errors) and the thread pool. The work itself is in the `dre` library.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+/// Prints what a tool has to say: progress bars only on a terminal, nothing but errors
+/// with `--quiet`, and every error as one line `PROG: message` on stderr.
+pub struct Reporter {
+    prog: &'static str,
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Reporter {
+    pub fn new(prog: &'static str, quiet: bool) -> Self {
+        Reporter {
+            prog,
+            quiet,
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn show_bars(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    fn print(&self, line: &str, to_stderr: bool) {
+        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let out = || {
+            if to_stderr {
+                eprintln!("{line}")
+            } else {
+                println!("{line}")
+            }
+        };
+        match bar.as_ref() {
+            Some(b) => b.suspend(out),
+            None => out(),
+        }
+    }
+
+    /// A one-line error, always shown.
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        self.print(&format!("{}: {msg}", self.prog), true);
+    }
+
+    /// A warning, always shown.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        self.print(&format!("{}: warning: {msg}", self.prog), true);
+    }
+
+    /// A progress line, hidden with --quiet.
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            self.print(&msg.to_string(), false);
+        }
+    }
+
+    /// Starts a progress bar of `len` steps (drawn only on a terminal).
+    pub fn start_bar(&self, len: u64, prefix: String) {
+        let bar = if self.show_bars() {
+            let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(prefix);
+            Some(b)
+        } else {
+            None
+        };
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+    }
+
+    pub fn advance(&self, k: u64) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            b.inc(k);
+        }
+    }
+
+    pub fn finish_bar(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Sets the number of worker threads (`--cpu N`; default: every core).
+pub fn init_threads(cpu: Option<usize>) -> Result<(), String> {
+    let mut b = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = cpu {
+        if n == 0 {
+            return Err("--cpu must be at least 1".into());
+        }
+        b = b.num_threads(n);
+    }
+    b.build_global().map_err(|e| e.to_string())
+}

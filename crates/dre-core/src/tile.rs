@@ -1,0 +1,140 @@
+//! Fitting one tile: its cut file against the cube convolved with its PSF, writing the chi
+//! file, the Summary and (optionally) the mosaics. A bad object is reported and skipped;
+//! only a fault of the tile as a whole (unreadable cut file, unwritable output) is an error.
+
+use crate::chifile::ChiWriter;
+use crate::compression::Compression;
+use crate::cube::ModelCube;
+use crate::cutfile::{parse_object_name, Cut, CutReader};
+use crate::error::{Error, Result};
+use crate::fit::{fit_batch, Prepared};
+use crate::mosaic::{mosaic, write_mosaic};
+use crate::params::parameters;
+use crate::summary::{summary_table, FitRow};
+use crate::table::{read_catalog, write_table};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where one tile's inputs are and its outputs go.
+#[derive(Clone, Debug)]
+pub struct TilePaths {
+    pub name: String,
+    pub cuts: PathBuf,
+    /// The SExtractor catalogue to join; None or a missing file gives a Summary without it.
+    pub catalog: Option<PathBuf>,
+    pub chi: PathBuf,
+    pub summary: PathBuf,
+    /// Folder for this tile's mosaics, when wanted.
+    pub mosaics: Option<PathBuf>,
+}
+
+/// What happened to one tile.
+#[derive(Debug, Default)]
+pub struct TileReport {
+    pub objects: usize,
+    pub fitted: usize,
+    /// Objects that could not be fitted, and tile-level faults that did not stop the tile.
+    pub failures: Vec<Error>,
+    /// Things worth knowing that are not failures (no catalogue to join).
+    pub warnings: Vec<String>,
+    pub fit_seconds: f64,
+}
+
+/// Number of objects in a cut file (for progress bars), or the error opening it.
+pub fn count_objects(cuts: &Path) -> Result<usize> {
+    Ok(CutReader::open(cuts)?.names().len())
+}
+
+/// Fits every object of a tile. `chunk` objects are read and fitted together;
+/// `progress(k)` is called as k more objects are done.
+pub fn fit_tile(
+    cube: &ModelCube,
+    paths: &TilePaths,
+    compression: Compression,
+    chunk: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TileReport> {
+    let start = Instant::now();
+    let reader = CutReader::open(&paths.cuts)?;
+    let grid = &cube.grid;
+    let b = grid.boxsize;
+    let mut report = TileReport {
+        objects: reader.names().len(),
+        ..TileReport::default()
+    };
+    let catalog = match &paths.catalog {
+        Some(p) if p.is_file() => match read_catalog(p) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                report.failures.push(e);
+                None
+            }
+        },
+        Some(p) => {
+            report.warnings.push(format!(
+                "{}: no catalogue, the Summary has the fit columns only",
+                p.display()
+            ));
+            None
+        }
+        None => None,
+    };
+
+    let mut chi_out = ChiWriter::create(&paths.chi, grid.shape(), compression)?;
+    let mut rows = Vec::new();
+    for names in reader.names().chunks(chunk.max(1)) {
+        let mut cuts: Vec<Cut> = Vec::new();
+        let mut ready: Vec<Prepared> = Vec::new();
+        for name in names {
+            let prepared = reader.read(name).and_then(|cut| {
+                if parse_object_name(name).is_none() {
+                    return Err(Error::object(&paths.cuts, name, "group name is not EE_NNNN"));
+                }
+                let p = Prepared::new(&cut, b, &paths.cuts)?;
+                Ok((cut, p))
+            });
+            match prepared {
+                Ok((cut, p)) => {
+                    cuts.push(cut);
+                    ready.push(p);
+                }
+                Err(e) => report.failures.push(e),
+            }
+        }
+        let chis = fit_batch(&cube.data, b, &ready);
+        for ((cut, obj), chi) in cuts.iter().zip(&ready).zip(&chis) {
+            let Some(params) = parameters(chi, grid) else {
+                report.failures.push(Error::object(
+                    &paths.cuts,
+                    &obj.name,
+                    "every model gives NaN chi (no usable pixel)",
+                ));
+                continue;
+            };
+            chi_out.add(&obj.name, chi)?;
+            if let Some(dir) = &paths.mosaics {
+                let k = flat_index(grid.shape(), params.model_idx);
+                let model = cube.model(k);
+                let img = mosaic(&cut.obj, &cut.seg, model, obj.scale(model, b), obj.flux, b);
+                let file = dir.join(format!("{}_{}_mosaic.fits", paths.name, obj.name));
+                write_mosaic(&file, &img, b, &[])?;
+            }
+            let (ext, number) = parse_object_name(&obj.name).expect("checked when read");
+            rows.push(FitRow { ext, number, params });
+            report.fitted += 1;
+        }
+        progress(names.len());
+    }
+    let table = summary_table(&rows, catalog.as_ref()).map_err(|m| {
+        let cat = paths.catalog.clone().unwrap_or_default();
+        Error::file(cat, m)
+    })?;
+    chi_out.finish()?;
+    write_table(&paths.summary, &table)?;
+    report.fit_seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn flat_index(shape: [usize; 4], idx: [usize; 4]) -> usize {
+    ((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3] + idx[3]
+}
