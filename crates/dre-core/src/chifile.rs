@@ -15,7 +15,11 @@ pub struct ChiWriter {
 }
 
 impl ChiWriter {
-    pub fn create(path: impl AsRef<Path>, shape: [usize; 4], compression: Compression) -> Result<Self> {
+    pub fn create(
+        path: impl AsRef<Path>,
+        shape: [usize; 4],
+        compression: Compression,
+    ) -> Result<Self> {
         let pending = PendingFile::new(path.as_ref())?;
         let file = hdf5::File::create(pending.path()).at(pending.dest())?;
         Ok(ChiWriter {

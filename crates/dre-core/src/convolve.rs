@@ -171,7 +171,10 @@ mod tests {
                 let mut acc = 0.0f64;
                 for py in 0..psf.height {
                     for px in 0..psf.width {
-                        let (iy, ix) = ((y + oy) as isize - py as isize, (x + ox) as isize - px as isize);
+                        let (iy, ix) = (
+                            (y + oy) as isize - py as isize,
+                            (x + ox) as isize - px as isize,
+                        );
                         if iy >= 0 && ix >= 0 && (iy as usize) < b && (ix as usize) < b {
                             acc += img[iy as usize * b + ix as usize] as f64
                                 * psf.data[py * psf.width + px] as f64;
@@ -185,7 +188,9 @@ mod tests {
     }
 
     fn check(b: usize, pw: usize, ph: usize) {
-        let img: Vec<f32> = (0..b * b).map(|i| ((i * 7919) % 101) as f32 / 101.0).collect();
+        let img: Vec<f32> = (0..b * b)
+            .map(|i| ((i * 7919) % 101) as f32 / 101.0)
+            .collect();
         let mut psf = Psf {
             width: pw,
             height: ph,
@@ -199,7 +204,10 @@ mod tests {
         conv.convolve(&mut got, &mut conv.scratch());
         let max = want.iter().cloned().fold(0.0, f64::max);
         for (g, w) in got.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() < 1e-5 * max, "{g} vs {w} (box {b}, psf {ph}x{pw})");
+            assert!(
+                (*g as f64 - w).abs() < 1e-5 * max,
+                "{g} vs {w} (box {b}, psf {ph}x{pw})"
+            );
         }
     }
 

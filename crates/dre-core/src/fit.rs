@@ -358,7 +358,10 @@ mod tests {
         let mut c = cut(b, 0);
         c.seg.iter_mut().for_each(|s| *s = false);
         let e = Prepared::new(&c, b, Path::new("Cuts/t_cuts.h5")).unwrap_err();
-        assert_eq!(e.to_string(), "Cuts/t_cuts.h5: object 00_0000: segment is empty");
+        assert_eq!(
+            e.to_string(),
+            "Cuts/t_cuts.h5: object 00_0000: segment is empty"
+        );
         let mut c = cut(b, 0);
         c.obj.iter_mut().for_each(|v| *v = f32::NAN);
         assert!(Prepared::new(&c, b, Path::new("t")).is_err());

@@ -11,7 +11,14 @@ use fitsio::FitsFile;
 use std::path::Path;
 
 /// Builds the mosaic, row-major, `boxsize` rows of `4 * boxsize`.
-pub fn mosaic(data: &[f32], seg: &[bool], model: &[f32], scale: f32, flux: f32, boxsize: usize) -> Vec<f32> {
+pub fn mosaic(
+    data: &[f32],
+    seg: &[bool],
+    model: &[f32],
+    scale: f32,
+    flux: f32,
+    boxsize: usize,
+) -> Vec<f32> {
     let b = boxsize;
     let n_seg = seg.iter().filter(|&&s| s).count().max(1) as f32;
     let fill = flux / n_seg;
@@ -31,7 +38,12 @@ pub fn mosaic(data: &[f32], seg: &[bool], model: &[f32], scale: f32, flux: f32, 
 }
 
 /// Writes a mosaic image, whole or not at all.
-pub fn write_mosaic(path: impl AsRef<Path>, image: &[f32], boxsize: usize, cards: &[Card]) -> Result<()> {
+pub fn write_mosaic(
+    path: impl AsRef<Path>,
+    image: &[f32],
+    boxsize: usize,
+    cards: &[Card],
+) -> Result<()> {
     let path = path.as_ref();
     let pending = crate::atomic::PendingFile::new(path)?;
     {

@@ -38,7 +38,12 @@ pub fn parameters(chi: &[f32], grid: &Grid) -> Option<Params> {
     let idx = grid.unravel(k);
     let nr = grid.logh.count;
     // The original holds its axes as float32.
-    let log_r: Vec<f64> = grid.logh.values().iter().map(|&v| v as f32 as f64).collect();
+    let log_r: Vec<f64> = grid
+        .logh
+        .values()
+        .iter()
+        .map(|&v| v as f32 as f64)
+        .collect();
     let r: Vec<f64> = log_r.iter().map(|&l| 10f64.powf(l)).collect();
     let r_min = r[idx[3]];
 
@@ -158,7 +163,17 @@ mod tests {
         let p = parameters(&chi, &g).unwrap();
         assert!(p.logr_parab.is_nan() && p.logr_std.is_nan());
         // A concave window (a < 0) -> NaN, NaN.
-        let chi2: Vec<f32> = chi.iter().enumerate().map(|(k, _)| if k < 4 { [3.0f32, 1.0, 0.9, 2.0][k] } else { 10.0 }).collect();
+        let chi2: Vec<f32> = chi
+            .iter()
+            .enumerate()
+            .map(|(k, _)| {
+                if k < 4 {
+                    [3.0f32, 1.0, 0.9, 2.0][k]
+                } else {
+                    10.0
+                }
+            })
+            .collect();
         let p = parameters(&chi2, &g).unwrap();
         assert_eq!(p.model_idx[3], 2);
         assert!(p.logr_parab.is_finite());

@@ -22,7 +22,9 @@ pub fn read_psf(path: impl AsRef<Path>) -> Result<Psf> {
     if !path.is_file() {
         return Err(Error::file(path, "no such PSF file"));
     }
-    let is_psfex = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("psf"));
+    let is_psfex = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("psf"));
     let (width, height, data) = if is_psfex {
         read_psfex(path)?
     } else {
@@ -52,13 +54,19 @@ fn read_psfex(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
         if w == 0 || h == 0 || cell.len() < w * h {
             return Err(Error::file(
                 path,
-                format!("PSF_MASK holds {} values, fewer than PSFAXIS1 x PSFAXIS2 = {w} x {h}", cell.len()),
+                format!(
+                    "PSF_MASK holds {} values, fewer than PSFAXIS1 x PSFAXIS2 = {w} x {h}",
+                    cell.len()
+                ),
             ));
         }
         // Component 0 (the order-0 PSF) is the first w*h values of the cell.
         return Ok((w, h, cell[..w * h].to_vec()));
     }
-    Err(Error::file(path, "no PSF HDU with ACCEPTED > 0 (PSFEx accepted no stars)"))
+    Err(Error::file(
+        path,
+        "no PSF HDU with ACCEPTED > 0 (PSFEx accepted no stars)",
+    ))
 }
 
 fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {

@@ -140,7 +140,9 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<RunReport> {
                 summary: cfg.summary_dir.join(format!("{name}_dre.fits")),
                 mosaics: cfg.mosaics_dir.as_ref().map(|d| d.join(name)),
             };
-            fit_tile(&cube, &paths, cfg.compression, cfg.chunk, &|k| obs.objects_done(k))
+            fit_tile(&cube, &paths, cfg.compression, cfg.chunk, &|k| {
+                obs.objects_done(k)
+            })
         });
         match result {
             Ok(t) => {

@@ -29,7 +29,10 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table, 
         .and_then(|c| c.as_i64())
         .ok_or("catalogue has no integer NUMBER column")?;
     let exts = match cat.column("EXT_NUMBER") {
-        Some(c) => Some(c.as_i64().ok_or("catalogue EXT_NUMBER is not an integer column")?),
+        Some(c) => Some(
+            c.as_i64()
+                .ok_or("catalogue EXT_NUMBER is not an integer column")?,
+        ),
         None => None,
     };
     let key = |ext: i64, number: i64| (if exts.is_some() { ext } else { 0 }, number);
@@ -67,10 +70,18 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table, 
 
 fn fit_columns(rows: &[&FitRow]) -> Table {
     let f32col = |name: &str, f: &dyn Fn(&Params) -> f32| {
-        Column::new(name, 1, ColumnData::F32(rows.iter().map(|r| f(&r.params)).collect()))
+        Column::new(
+            name,
+            1,
+            ColumnData::F32(rows.iter().map(|r| f(&r.params)).collect()),
+        )
     };
     let f64col = |name: &str, f: &dyn Fn(&Params) -> f64| {
-        Column::new(name, 1, ColumnData::F64(rows.iter().map(|r| f(&r.params)).collect()))
+        Column::new(
+            name,
+            1,
+            ColumnData::F64(rows.iter().map(|r| f(&r.params)).collect()),
+        )
     };
     let mut idx = Column::new(
         "MODEL_IDX",
@@ -97,8 +108,16 @@ fn fit_columns(rows: &[&FitRow]) -> Table {
             f32col("LOGR", &|p| p.logr),
             f32col("AX_RATIO", &|p| p.ax_ratio),
             f32col("ANGLE", &|p| p.angle),
-            Column::new("EXT_NUMBER", 1, ColumnData::I64(rows.iter().map(|r| r.ext as i64).collect())),
-            Column::new("NUMBER", 1, ColumnData::I64(rows.iter().map(|r| r.number as i64).collect())),
+            Column::new(
+                "EXT_NUMBER",
+                1,
+                ColumnData::I64(rows.iter().map(|r| r.ext as i64).collect()),
+            ),
+            Column::new(
+                "NUMBER",
+                1,
+                ColumnData::I64(rows.iter().map(|r| r.number as i64).collect()),
+            ),
         ],
     }
 }
@@ -140,9 +159,15 @@ mod tests {
         let t = summary_table(&[row(0, 5), row(0, 2), row(0, 7)], Some(&cat)).unwrap();
         assert_eq!(t.column("NUMBER").unwrap().as_i64().unwrap(), vec![2, 5]);
         assert_eq!(t.column("ROW").unwrap().as_i64().unwrap(), vec![0, 1]);
-        assert_eq!(t.column("X_IMAGE").unwrap().data, ColumnData::F32(vec![20.0, 50.0]));
+        assert_eq!(
+            t.column("X_IMAGE").unwrap().data,
+            ColumnData::F32(vec![20.0, 50.0])
+        );
         assert!(!t.has("VIGNET"));
-        assert_eq!(t.column("MODEL_IDX").unwrap().data, ColumnData::I64(vec![0, 1, 2, 2, 0, 1, 2, 5]));
+        assert_eq!(
+            t.column("MODEL_IDX").unwrap().data,
+            ColumnData::I64(vec![0, 1, 2, 2, 0, 1, 2, 5])
+        );
     }
 
     #[test]
@@ -155,7 +180,13 @@ mod tests {
             ],
         };
         let t = summary_table(&[row(2, 3), row(1, 3)], Some(&cat)).unwrap();
-        assert_eq!(t.column("EXT_NUMBER").unwrap().as_i64().unwrap(), vec![1, 2]);
-        assert_eq!(t.column("FLAGS").unwrap().data, ColumnData::I16(vec![10, 20]));
+        assert_eq!(
+            t.column("EXT_NUMBER").unwrap().as_i64().unwrap(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            t.column("FLAGS").unwrap().data,
+            ColumnData::I16(vec![10, 20])
+        );
     }
 }

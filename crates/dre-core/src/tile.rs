@@ -88,7 +88,11 @@ pub fn fit_tile(
         for name in names {
             let prepared = reader.read(name).and_then(|cut| {
                 if parse_object_name(name).is_none() {
-                    return Err(Error::object(&paths.cuts, name, "group name is not EE_NNNN"));
+                    return Err(Error::object(
+                        &paths.cuts,
+                        name,
+                        "group name is not EE_NNNN",
+                    ));
                 }
                 let p = Prepared::new(&cut, b, &paths.cuts)?;
                 Ok((cut, p))
@@ -120,7 +124,11 @@ pub fn fit_tile(
                 write_mosaic(&file, &img, b, &[])?;
             }
             let (ext, number) = parse_object_name(&obj.name).expect("checked when read");
-            rows.push(FitRow { ext, number, params });
+            rows.push(FitRow {
+                ext,
+                number,
+                params,
+            });
             report.fitted += 1;
         }
         progress(names.len());

@@ -30,7 +30,12 @@ struct Args {
     model_pos: Option<PathBuf>,
 
     /// Model cube (FITS)
-    #[arg(short = 'm', long = "model", value_name = "FILE", conflicts_with = "model_pos")]
+    #[arg(
+        short = 'm',
+        long = "model",
+        value_name = "FILE",
+        conflicts_with = "model_pos"
+    )]
     model: Option<PathBuf>,
 
     /// Folder of PSFEx outputs `NAME.psf`, or one PSF file (.psf or FITS image) for every tile
@@ -38,11 +43,21 @@ struct Args {
     psf: PathBuf,
 
     /// Folder with the cut files `NAME_cuts.h5`
-    #[arg(short = 'i', long = "input", value_name = "DIR", default_value = "Cuts")]
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "DIR",
+        default_value = "Cuts"
+    )]
     input: PathBuf,
 
     /// Folder for the Summary tables `NAME_dre.fits`
-    #[arg(short = 'o', long = "output", value_name = "DIR", default_value = "Summary")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR",
+        default_value = "Summary"
+    )]
     output: PathBuf,
 
     /// Folder for the chi-square cubes `NAME_chi.h5`

@@ -1,0 +1,62 @@
+//! Shared by the CLI tests: a scratch working directory laid out like the original's.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary working directory holding copies of the named golden folders/files.
+pub fn golden_workdir(items: &[&str]) -> tempfile::TempDir {
+    let g = dre_testdata::golden();
+    let dir = tempfile::tempdir().unwrap();
+    for item in items {
+        copy_tree(&g.join(item), &dir.path().join(item));
+    }
+    dir
+}
+
+pub fn copy_tree(src: &Path, dst: &Path) {
+    if src.is_dir() {
+        std::fs::create_dir_all(dst).unwrap();
+        for e in std::fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            copy_tree(&e.path(), &dst.join(e.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(src, dst).unwrap();
+    }
+}
+
+/// Runs a binary in `dir` with `args`.
+pub fn run_in(bin: &str, dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn golden_cube() -> PathBuf {
+    dre_testdata::golden().join("cube_small.fits")
+}
+
+/// Every file below `dir`, for checking that no temporary file was left behind.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(all_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
