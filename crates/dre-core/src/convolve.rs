@@ -1,7 +1,8 @@
 //! 'Same'-size linear convolution of every stamp of a cube with the tile's PSF, as scipy's
-//! `fftconvolve(model, psf, mode='same')`: zero-pad to a 5-smooth FFT size at least
-//! BOX + P - 1 (so the circular convolution has no wrap-around), multiply spectra, and crop
-//! the centred BOX x BOX window, which starts at (P - 1) / 2 on each axis.
+//! `fftconvolve(model, psf, mode='same')`: zero-pad, multiply spectra, and crop the centred
+//! BOX x BOX window, which starts at o = (P - 1) / 2 on each axis. Only that window must be
+//! free of wrap-around, so the FFT size need only be the 5-smooth size at least
+//! max(BOX + P - 1 - o, BOX + o) (144 for 128 and 25, where the full 152 would take 160).
 //!
 //! 2-D real FFT = real FFTs along rows (realfft) + complex FFTs along columns (rustfft, all
 //! columns in one batched call on a transposed buffer). Plans and the PSF spectrum are made
@@ -64,8 +65,11 @@ impl Convolver {
                 psf.height, psf.width
             ));
         }
-        let ny = smooth_size(boxsize + psf.height - 1);
-        let nx = smooth_size(boxsize + psf.width - 1);
+        let size = |p: usize| {
+            let o = (p - 1) / 2;
+            smooth_size((boxsize + p - 1 - o).max(boxsize + o))
+        };
+        let (ny, nx) = (size(psf.height), size(psf.width));
         let mut real_planner = RealFftPlanner::<f32>::new();
         let mut planner = FftPlanner::<f32>::new();
         let mut conv = Convolver {

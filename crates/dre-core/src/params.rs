@@ -157,8 +157,8 @@ mod tests {
         let g = grid(4);
         let mut chi = vec![10.0f32; g.n_models()];
         // Decreasing to the last radius: vertex beyond the grid -> NaN, NaN.
-        for r in 0..4 {
-            chi[r] = (5.0 - r as f32).exp();
+        for (r, c) in chi.iter_mut().take(4).enumerate() {
+            *c = (5.0 - r as f32).exp();
         }
         let p = parameters(&chi, &g).unwrap();
         assert!(p.logr_parab.is_nan() && p.logr_std.is_nan());

@@ -119,7 +119,7 @@ pub fn fit_tile(
             if let Some(dir) = &paths.mosaics {
                 let k = flat_index(grid.shape(), params.model_idx);
                 let model = cube.model(k);
-                let img = mosaic(&cut.obj, &cut.seg, model, obj.scale(model, b), obj.flux, b);
+                let img = mosaic(&cut.obj, &cut.seg, model, obj.scale(model), obj.flux, b);
                 let file = dir.join(format!("{}_{}_mosaic.fits", paths.name, obj.name));
                 write_mosaic(&file, &img, b, &[])?;
             }
