@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what DRE needs on Debian 12 (run by demo.sh and test.sh; safe to re-run):
+# the C libraries the Rust crates link (HDF5, CFITSIO), SExtractor and PSFEx, and a Python
+# virtual environment with the real astropy/h5py used to check our files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=0
+for pkg in libhdf5-dev libcfitsio-dev pkg-config source-extractor psfex python3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
+done
+if [ "$need_apt" = 1 ]; then
+  echo "== installing Debian packages"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found: install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+if [ ! -x target/pyenv/bin/python ]; then
+  echo "== creating the Python environment (target/pyenv)"
+  mkdir -p target
+  python3 -m venv target/pyenv
+fi
+target/pyenv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+
+echo "== building (release)"
+cargo build --release --workspace --quiet
