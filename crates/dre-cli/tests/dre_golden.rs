@@ -153,6 +153,39 @@ fn fit_with_one_true_psf_for_all_tiles_matches_the_original() {
     );
 }
 
+#[test]
+fn flat_catalogue_layout_is_joined_too() {
+    let dir = golden_workdir(&["Cuts", "PSF"]);
+    let g = dre_testdata::golden();
+    std::fs::create_dir_all(dir.path().join("Cats")).unwrap();
+    std::fs::copy(
+        g.join("Sextracted/gold/gold_cat.fits"),
+        dir.path().join("Cats/gold_cat.fits"),
+    )
+    .unwrap();
+    let cube = golden_cube();
+    let out = run_in(
+        DRE,
+        dir.path(),
+        &[
+            "-m",
+            cube.to_str().unwrap(),
+            "--catalogs",
+            "Cats",
+            "-o",
+            "Out",
+            "--chi",
+            "ChiOut",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    compare_summary(
+        &dir.path().join("Out/gold_dre.fits"),
+        &g.join("Summary/gold_dre.fits"),
+    );
+    assert!(dir.path().join("ChiOut/gold_chi.h5").is_file());
+}
+
 /// The first non-empty image (the original writes an empty primary and an image extension).
 fn read_image(path: &Path) -> Vec<f64> {
     let mut f = fitsio::FitsFile::open(path).unwrap();

@@ -345,6 +345,28 @@ mod tests {
     }
 
     #[test]
+    fn a_cube_without_index_keys_is_de_vaucouleurs() {
+        let mut g = grid();
+        g.index = Axis::new(4.0, 0.0, 1);
+        let cube = ModelCube {
+            data: vec![1.0; g.n_models() * g.stamp_len()],
+            grid: g.clone(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.fits");
+        write_cube(&path, &cube, &[]).unwrap();
+        let mut f = FitsFile::edit(&path).unwrap();
+        for key in ["NINDEX", "INDEX0", "DINDEX"] {
+            let (k, mut status) = (std::ffi::CString::new(key).unwrap(), 0);
+            unsafe { fitsio::sys::ffdkey(f.as_raw(), k.as_ptr(), &mut status) };
+            assert_eq!(status, 0);
+        }
+        drop(f);
+        let back = read_cube(&path).unwrap();
+        assert_eq!(back.grid, g);
+    }
+
+    #[test]
     fn write_then_read_round_trips() {
         let g = grid();
         let data: Vec<f32> = (0..g.n_models() * g.stamp_len())
