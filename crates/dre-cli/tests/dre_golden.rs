@@ -77,33 +77,42 @@ fn compare_summary(ours: &Path, gold: &Path) {
     }
 }
 
-#[test]
-fn fit_with_psfex_psf_matches_the_original() {
-    let dir = golden_workdir(&["Cuts", "PSF", "Sextracted"]);
+/// Runs `dre` on copies of the golden `items` with the golden cube and `args`, and checks
+/// its Chi and Summary against the original's in `chi_dir` and `summary_dir`.
+fn fit_and_compare(
+    items: &[&str],
+    args: &[&str],
+    chi_dir: &str,
+    summary_dir: &str,
+) -> tempfile::TempDir {
+    let dir = golden_workdir(items);
     let cube = golden_cube();
-    let out = run_in(
-        DRE,
-        dir.path(),
-        &[
-            "-m",
-            cube.to_str().unwrap(),
-            "--cpu",
-            "2",
-            "--mosaics",
-            "--quiet",
-        ],
-    );
+    let mut all = vec!["-m", cube.to_str().unwrap(), "--quiet"];
+    all.extend_from_slice(args);
+    let out = run_in(DRE, dir.path(), &all);
     assert!(out.status.success(), "{}", stderr(&out));
     let g = dre_testdata::golden();
     compare_chi(
         &dir.path().join("Chi/gold_chi.h5"),
-        &g.join("Chi/gold_chi.h5"),
+        &g.join(chi_dir).join("gold_chi.h5"),
     );
     compare_summary(
         &dir.path().join("Summary/gold_dre.fits"),
-        &g.join("Summary/gold_dre.fits"),
+        &g.join(summary_dir).join("gold_dre.fits"),
+    );
+    dir
+}
+
+#[test]
+fn fit_with_psfex_psf_matches_the_original() {
+    let dir = fit_and_compare(
+        &["Cuts", "PSF", "Sextracted"],
+        &["--cpu", "2", "--mosaics"],
+        "Chi",
+        "Summary",
     );
     // Mosaics: the original's blocks are transposed; ours are in the tile's orientation.
+    let g = dre_testdata::golden();
     for obj in ["00_0002", "00_0004", "00_0006"] {
         let file = format!("gold_{obj}_mosaic.fits");
         let ours = read_image(&dir.path().join("Mosaics/gold").join(&file));
@@ -127,29 +136,11 @@ fn fit_with_psfex_psf_matches_the_original() {
 
 #[test]
 fn fit_with_one_true_psf_for_all_tiles_matches_the_original() {
-    let dir = golden_workdir(&["Cuts", "Sextracted", "Truth"]);
-    let cube = golden_cube();
-    let out = run_in(
-        DRE,
-        dir.path(),
-        &[
-            cube.to_str().unwrap(),
-            "--psf",
-            "Truth/gold_truepsf.fits",
-            "--cpu",
-            "1",
-            "--quiet",
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let g = dre_testdata::golden();
-    compare_chi(
-        &dir.path().join("Chi/gold_chi.h5"),
-        &g.join("Chi_truepsf/gold_chi.h5"),
-    );
-    compare_summary(
-        &dir.path().join("Summary/gold_dre.fits"),
-        &g.join("Summary_truepsf/gold_dre.fits"),
+    fit_and_compare(
+        &["Cuts", "Sextracted", "Truth"],
+        &["--psf", "Truth/gold_truepsf.fits", "--cpu", "1"],
+        "Chi_truepsf",
+        "Summary_truepsf",
     );
 }
 
