@@ -163,15 +163,16 @@ impl ModelCube {
     }
 }
 
-/// Reads a cube file (SPEC 3). The image may be in the primary HDU or, as the original's
-/// `save_models` writes it, in the first extension. Cubes without the index keys have one
-/// index, n = 4.
-pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
+/// Reads the grid of a cube file from its header, without the images.
+pub fn read_grid(path: impl AsRef<Path>) -> Result<Grid> {
     let path = path.as_ref();
     let mut f = FitsFile::open(path).at(path)?;
-    let (hdu, shape) = find_image(&mut f, path)?;
-    let key = |f: &mut FitsFile, k: &str| read_f64_key(f, &hdu, k).at(path);
-    let opt_key = |f: &mut FitsFile, k: &str| hdu.read_key::<f64>(f, k).ok();
+    let (hdu, _) = find_image(&mut f, path)?;
+    grid_from_header(&mut f, &hdu, path)
+}
+
+fn grid_from_header(f: &mut FitsFile, hdu: &FitsHdu, path: &Path) -> Result<Grid> {
+    let key = |f: &mut FitsFile, k: &str| read_f64_key(f, hdu, k).map_err(|m| Error::file(path, m));
     let count = |f: &mut FitsFile, k: &str| -> Result<usize> {
         let v = key(f, k)?;
         if v < 1.0 || v.fract() != 0.0 {
@@ -182,34 +183,29 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
         }
         Ok(v as usize)
     };
-    let index = match opt_key(&mut f, "NINDEX") {
-        Some(_) => Axis::new(
-            key(&mut f, "INDEX0")?,
-            key(&mut f, "DINDEX")?,
-            count(&mut f, "NINDEX")?,
-        ),
-        None => Axis::new(4.0, 0.0, 1),
+    let index = match hdu.read_key::<f64>(f, "NINDEX") {
+        Ok(_) => Axis::new(key(f, "INDEX0")?, key(f, "DINDEX")?, count(f, "NINDEX")?),
+        Err(_) => Axis::new(4.0, 0.0, 1),
     };
     let grid = Grid {
         index,
-        axrat: Axis::new(
-            key(&mut f, "AXRAT0")?,
-            key(&mut f, "DAXRAT")?,
-            count(&mut f, "NAXRAT")?,
-        ),
-        posang: Axis::new(
-            key(&mut f, "POSANG0")?,
-            key(&mut f, "DPOSANG")?,
-            count(&mut f, "NPOSANG")?,
-        ),
-        logh: Axis::new(
-            key(&mut f, "LOGH0")?,
-            key(&mut f, "DLOGH")?,
-            count(&mut f, "NLOGH")?,
-        ),
-        boxsize: count(&mut f, "BOXSIZE")?,
+        axrat: Axis::new(key(f, "AXRAT0")?, key(f, "DAXRAT")?, count(f, "NAXRAT")?),
+        posang: Axis::new(key(f, "POSANG0")?, key(f, "DPOSANG")?, count(f, "NPOSANG")?),
+        logh: Axis::new(key(f, "LOGH0")?, key(f, "DLOGH")?, count(f, "NLOGH")?),
+        boxsize: count(f, "BOXSIZE")?,
     };
     grid.validate().map_err(|m| Error::file(path, m))?;
+    Ok(grid)
+}
+
+/// Reads a cube file (SPEC 3). The image may be in the primary HDU or, as the original's
+/// `save_models` writes it, in the first extension. Cubes without the index keys have one
+/// index, n = 4.
+pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
+    let path = path.as_ref();
+    let mut f = FitsFile::open(path).at(path)?;
+    let (hdu, shape) = find_image(&mut f, path)?;
+    let grid = grid_from_header(&mut f, &hdu, path)?;
 
     let [ni, nq, nt, nr] = grid.shape();
     let b = grid.boxsize;

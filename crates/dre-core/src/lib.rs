@@ -18,6 +18,7 @@ pub mod mosaic;
 pub mod params;
 pub mod psf;
 pub mod run;
+pub mod score;
 pub mod summary;
 pub mod table;
 pub mod tile;
