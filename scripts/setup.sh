@@ -16,7 +16,7 @@ if [ "$need_apt" = 1 ]; then
   echo "== installing Debian packages"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-    libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip >/dev/null
+    libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip xz-utils >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then
