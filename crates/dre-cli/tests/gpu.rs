@@ -5,10 +5,12 @@
 mod common;
 
 use common::{golden_cube, golden_workdir, run_in, stderr};
+#[cfg(feature = "cuda")]
 use std::io::Write;
 
 const DRE: &str = env!("CARGO_BIN_EXE_dre");
 
+#[cfg(feature = "cuda")]
 fn say(line: &str) {
     // Not captured by libtest, unlike eprintln!: a skipped GPU test must be visible.
     let _ = writeln!(std::io::stderr(), "{line}");

@@ -177,8 +177,8 @@ mod tests {
 
     #[test]
     fn source_names_every_kernel_and_matches_the_constants() {
+        assert_eq!(SOURCE.matches("extern \"C\" __global__").count(), 4);
         for k in [CONV_SMEM, CONV_GLOBAL, FIT_SMEM, FIT_GLOBAL] {
-            assert!(SOURCE.contains(&format!("extern \"C\" __global__")));
             assert!(SOURCE.contains(&format!("\n{k}(")), "{k}");
         }
         assert!(SOURCE.contains(&format!("#define CT {CONV_TILE}\n")));
