@@ -124,6 +124,23 @@ impl Prepared {
         Ok(p)
     }
 
+    /// The segment's pixels row by row, for other kernels (the GPU): (index in the stamp,
+    /// data, rms^2, counted), counted = finite data and noise (masked: data 0, rms^2 1).
+    pub(crate) fn segment_pixels(&self) -> impl Iterator<Item = (usize, f32, f32, bool)> + '_ {
+        self.spans.iter().flat_map(move |sp| {
+            (0..sp.len).filter_map(move |i| {
+                let q = sp.data + i;
+                (self.seg[q] != 0.0)
+                    .then(|| (sp.model + i, self.d[q], self.r2[q], self.keep[q] != 0.0))
+            })
+        })
+    }
+
+    /// Pixels in the stamps this object was prepared for.
+    pub(crate) fn stamp_len(&self) -> usize {
+        self.stamp
+    }
+
     /// The model flux over the segment, F_k.
     #[inline(always)]
     fn model_flux(&self, model: &[f32]) -> f32 {

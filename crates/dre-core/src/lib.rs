@@ -14,6 +14,7 @@ pub mod cutfile;
 pub mod error;
 pub mod fit;
 pub mod fits_util;
+pub mod gpu;
 pub mod mosaic;
 pub mod params;
 pub mod psf;

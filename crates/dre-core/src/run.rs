@@ -11,6 +11,8 @@ use crate::cube::{read_cube, ModelCube};
 use crate::error::{AtPath, Error, Result};
 use crate::psf::{read_psf, Psf};
 use crate::tile::{count_objects, fit_tile, TilePaths, TileReport};
+#[cfg(feature = "cuda")]
+use crate::tile::{fit_tile_on, Models};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -107,9 +109,95 @@ pub fn catalog_path(dir: &Path, name: &str) -> PathBuf {
     }
 }
 
+/// Where the convolution and the fit run.
+#[derive(Debug, Default)]
+pub enum Backend {
+    /// FFT convolution and the SIMD fit kernel on the rayon pool.
+    #[default]
+    Cpu,
+    /// A CUDA device (feature `cuda`).
+    #[cfg(feature = "cuda")]
+    Gpu(Box<crate::gpu::GpuFitter>),
+}
+
 /// Runs the fit over every tile. Errors only when nothing can run at all (no cut folder,
 /// no readable cube); a bad tile is reported through `obs` and the others go on.
 pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<RunReport> {
+    run_with(cfg, obs, Backend::Cpu)
+}
+
+/// [`run`] on the given backend.
+pub fn run_with(cfg: &RunConfig, obs: &dyn Observer, backend: Backend) -> Result<RunReport> {
+    match backend {
+        Backend::Cpu => run_cpu(cfg, obs),
+        #[cfg(feature = "cuda")]
+        Backend::Gpu(mut gpu) => run_gpu(cfg, obs, &mut gpu),
+    }
+}
+
+fn tile_paths(cfg: &RunConfig, name: &str, cuts: &Path) -> TilePaths {
+    TilePaths {
+        name: name.to_string(),
+        cuts: cuts.to_path_buf(),
+        catalog: Some(catalog_path(&cfg.catalogs_dir, name)),
+        chi: cfg.chi_dir.join(format!("{name}_chi.h5")),
+        summary: cfg.summary_dir.join(format!("{name}_dre.fits")),
+        mosaics: cfg.mosaics_dir.as_ref().map(|d| d.join(name)),
+    }
+}
+
+fn tally(report: &mut RunReport, obs: &dyn Observer, name: &str, result: Result<TileReport>) {
+    match result {
+        Ok(t) => {
+            report.objects += t.objects;
+            report.fitted += t.fitted;
+            report.objects_failed += t.failures.len();
+            obs.tile_finished(name, &t);
+        }
+        Err(e) => {
+            report.tiles_failed += 1;
+            obs.tile_failed(name, &e);
+        }
+    }
+}
+
+/// The GPU run: the raw cube is uploaded once and the host copy dropped; the device keeps
+/// it and a convolved copy, redone only when a tile's PSF differs from the last one.
+#[cfg(feature = "cuda")]
+fn run_gpu(
+    cfg: &RunConfig,
+    obs: &dyn Observer,
+    gpu: &mut crate::gpu::GpuFitter,
+) -> Result<RunReport> {
+    let tiles = list_tiles(&cfg.cuts_dir)?;
+    let cube = read_cube(&cfg.cube)?;
+    gpu.load_cube(&cube)
+        .map_err(|e| Error::file(&cfg.cube, e))?;
+    drop(cube);
+    let mut report = RunReport {
+        tiles: tiles.len(),
+        ..RunReport::default()
+    };
+    for (i, (name, cuts)) in tiles.iter().enumerate() {
+        let result = count_objects(cuts).and_then(|n| {
+            obs.tile_started(i, tiles.len(), name, n);
+            let psf_file = cfg.psf.for_tile(name);
+            let psf = read_psf(&psf_file)?;
+            let start = Instant::now();
+            if gpu.convolve(&psf).map_err(|m| Error::file(&psf_file, m))? {
+                obs.convolved(start.elapsed().as_secs_f64());
+            }
+            let paths = tile_paths(cfg, name, cuts);
+            fit_tile_on(Models::Gpu(gpu), &paths, cfg.compression, cfg.chunk, &|k| {
+                obs.objects_done(k)
+            })
+        });
+        tally(&mut report, obs, name, result);
+    }
+    Ok(report)
+}
+
+fn run_cpu(cfg: &RunConfig, obs: &dyn Observer) -> Result<RunReport> {
     let tiles = list_tiles(&cfg.cuts_dir)?;
     let mut cube = read_cube(&cfg.cube)?;
     let mut convolved_with: Option<Psf> = None;
@@ -132,30 +220,12 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer) -> Result<RunReport> {
                 convolved_with = Some(psf);
                 obs.convolved(start.elapsed().as_secs_f64());
             }
-            let paths = TilePaths {
-                name: name.clone(),
-                cuts: cuts.clone(),
-                catalog: Some(catalog_path(&cfg.catalogs_dir, name)),
-                chi: cfg.chi_dir.join(format!("{name}_chi.h5")),
-                summary: cfg.summary_dir.join(format!("{name}_dre.fits")),
-                mosaics: cfg.mosaics_dir.as_ref().map(|d| d.join(name)),
-            };
+            let paths = tile_paths(cfg, name, cuts);
             fit_tile(&cube, &paths, cfg.compression, cfg.chunk, &|k| {
                 obs.objects_done(k)
             })
         });
-        match result {
-            Ok(t) => {
-                report.objects += t.objects;
-                report.fitted += t.fitted;
-                report.objects_failed += t.failures.len();
-                obs.tile_finished(name, &t);
-            }
-            Err(e) => {
-                report.tiles_failed += 1;
-                obs.tile_failed(name, &e);
-            }
-        }
+        tally(&mut report, obs, name, result);
     }
     Ok(report)
 }

@@ -4,7 +4,7 @@
 
 use crate::chifile::ChiWriter;
 use crate::compression::Compression;
-use crate::cube::ModelCube;
+use crate::cube::{Grid, ModelCube};
 use crate::cutfile::{parse_object_name, Cut, CutReader};
 use crate::error::{Error, Result};
 use crate::fit::{fit_batch, Prepared};
@@ -12,6 +12,7 @@ use crate::mosaic::{mosaic, write_mosaic};
 use crate::params::parameters;
 use crate::summary::{summary_table, FitRow};
 use crate::table::{read_catalog, write_table};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -45,6 +46,43 @@ pub fn count_objects(cuts: &Path) -> Result<usize> {
     Ok(CutReader::open(cuts)?.names().len())
 }
 
+/// The convolved models a tile is fitted against, and what fits them.
+pub enum Models<'a> {
+    /// The cube convolved in host memory, fitted by the CPU kernel.
+    Host(&'a ModelCube),
+    /// The cube convolved on a GPU, fitted there.
+    #[cfg(feature = "cuda")]
+    Gpu(&'a mut crate::gpu::GpuFitter),
+}
+
+impl Models<'_> {
+    fn grid(&self) -> Grid {
+        match self {
+            Models::Host(c) => c.grid.clone(),
+            #[cfg(feature = "cuda")]
+            Models::Gpu(g) => g.grid().expect("the run loads the cube first").clone(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    fn fit(&mut self, objects: &[Prepared], cuts: &Path) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Models::Host(c) => Ok(fit_batch(&c.data, c.grid.boxsize, objects)),
+            #[cfg(feature = "cuda")]
+            Models::Gpu(g) => g.fit_batch(objects).map_err(|e| Error::file(cuts, e)),
+        }
+    }
+
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    fn model(&self, k: usize, cuts: &Path) -> Result<Cow<'_, [f32]>> {
+        match self {
+            Models::Host(c) => Ok(Cow::Borrowed(c.model(k))),
+            #[cfg(feature = "cuda")]
+            Models::Gpu(g) => g.model(k).map(Cow::Owned).map_err(|e| Error::file(cuts, e)),
+        }
+    }
+}
+
 /// Fits every object of a tile. `chunk` objects are read and fitted together;
 /// `progress(k)` is called as k more objects are done.
 pub fn fit_tile(
@@ -54,9 +92,20 @@ pub fn fit_tile(
     chunk: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<TileReport> {
+    fit_tile_on(Models::Host(cube), paths, compression, chunk, progress)
+}
+
+/// [`fit_tile`] against the models of either backend.
+pub fn fit_tile_on(
+    mut models: Models<'_>,
+    paths: &TilePaths,
+    compression: Compression,
+    chunk: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TileReport> {
     let start = Instant::now();
     let reader = CutReader::open(&paths.cuts)?;
-    let grid = &cube.grid;
+    let grid = &models.grid();
     let b = grid.boxsize;
     let mut report = TileReport {
         objects: reader.names().len(),
@@ -105,7 +154,7 @@ pub fn fit_tile(
                 Err(e) => report.failures.push(e),
             }
         }
-        let chis = fit_batch(&cube.data, b, &ready);
+        let chis = models.fit(&ready, &paths.cuts)?;
         for ((cut, obj), chi) in cuts.iter().zip(&ready).zip(&chis) {
             let Some(params) = parameters(chi, grid) else {
                 report.failures.push(Error::object(
@@ -118,8 +167,8 @@ pub fn fit_tile(
             chi_out.add(&obj.name, chi)?;
             if let Some(dir) = &paths.mosaics {
                 let k = flat_index(grid.shape(), params.model_idx);
-                let model = cube.model(k);
-                let img = mosaic(&cut.obj, &cut.seg, model, obj.scale(model), obj.flux, b);
+                let model = models.model(k, &paths.cuts)?;
+                let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
                 let file = dir.join(format!("{}_{}_mosaic.fits", paths.name, obj.name));
                 write_mosaic(&file, &img, b, &[])?;
             }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dre::compression::Compression;
-use dre::run::{run, Observer, PsfSource, RunConfig};
+use dre::run::{run_with, Backend, Observer, PsfSource, RunConfig};
 use dre::tile::TileReport;
 use dre_cli::{init_threads, Reporter};
 use std::path::PathBuf;
@@ -80,6 +80,16 @@ struct Args {
     #[arg(long, value_name = "N")]
     cpu: Option<usize>,
 
+    /// Convolve and fit on an NVIDIA GPU (same as --device cuda); falls back to the CPU with
+    /// a warning when no CUDA driver or device is found
+    #[arg(long, conflicts_with = "device")]
+    gpu: bool,
+
+    /// Where to convolve and fit: cpu, or cuda (an NVIDIA GPU; needs a dre built with
+    /// `--features cuda`, a CUDA driver and libnvrtc at run time)
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    device: String,
+
     /// Objects read and fitted together in one pass over the cube (memory: N cuts and N chi cubes)
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     chunk: u64,
@@ -143,6 +153,28 @@ impl Observer for Cli {
     }
 }
 
+/// The GPU backend, the CPU one (with a warning) when no driver or device is usable, or
+/// None (bad arguments) when this build has no GPU backend.
+#[cfg(feature = "cuda")]
+fn gpu_backend(out: &Reporter) -> Option<Backend> {
+    match dre::gpu::GpuFitter::new(0) {
+        Ok(g) => {
+            out.info(format!("dre: GPU {}", g.device_name()));
+            Some(Backend::Gpu(Box::new(g)))
+        }
+        Err(e) => {
+            out.warn(format!("{e}; fitting on the CPU"));
+            Some(Backend::Cpu)
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_backend(out: &Reporter) -> Option<Backend> {
+    out.error(dre::gpu::NOT_BUILT);
+    None
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let out = Reporter::new("dre", args.quiet);
@@ -153,6 +185,14 @@ fn main() -> ExitCode {
     let Some(cube) = args.model.or(args.model_pos) else {
         out.error("no model cube: give one with -m FILE");
         return ExitCode::from(2);
+    };
+    let backend = if args.gpu || args.device == "cuda" {
+        match gpu_backend(&out) {
+            Some(b) => b,
+            None => return ExitCode::from(2),
+        }
+    } else {
+        Backend::Cpu
     };
     let cfg = RunConfig {
         cube,
@@ -170,7 +210,7 @@ fn main() -> ExitCode {
         tile_start: Mutex::new(None),
     };
     let start = Instant::now();
-    match run(&cfg, &cli) {
+    match run_with(&cfg, &cli, backend) {
         Ok(r) => {
             cli.out.info(format!(
                 "dre: {} tiles ({} failed), {} objects, {} fitted, {} failed, {:.1} s",
