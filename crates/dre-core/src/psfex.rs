@@ -81,7 +81,7 @@ pub struct Psfex {
 }
 
 impl Psfex {
-    /// `config`: `-c FILE`, else `default.psfex` of the working directory if there is one,
+    /// Finds PSFEx and checks the output folder can be written. `config`: `-c FILE`, else `default.psfex` of the working directory if there is one,
     /// else the shipped configuration.
     pub fn new(config: Option<&Path>, output: &Path) -> Result<Psfex> {
         let tool = Tool::find("PSFEx", &["psfex"], "Debian/Ubuntu: apt-get install psfex")?;
@@ -96,7 +96,7 @@ impl Psfex {
             }
             None => None,
         };
-        std::fs::create_dir_all(output).at(output)?;
+        drop(ScratchDir::new(output, "psfex_dre")?); // the output folder can be written
         let output = std::path::absolute(output).at(output)?;
         Ok(Psfex {
             tool,
@@ -147,7 +147,7 @@ impl Psfex {
             return Err(Error::file(
                 &cat.path,
                 format!(
-                    "PSFEx accepted none of the {loaded} stars it loaded: no PSF \
+                    "PSFEx accepted no star ({loaded} candidates loaded): no PSF \
                      (too few bright, unsaturated point sources; see SAMPLE_* in the configuration)"
                 ),
             ));

@@ -84,7 +84,11 @@ pub fn gain_from_header(
     match mode {
         GainMode::Value(g) => Ok(*g),
         GainMode::Counts => header_gain(),
-        GainMode::Cps => Ok(header_gain()? * number(cards, "EXPTIME")?),
+        GainMode::Cps => {
+            let exptime =
+                number(cards, "EXPTIME").map_err(|e| format!("{e} (needed by --gain cps)"))?;
+            Ok(header_gain()? * exptime)
+        }
     }
 }
 
@@ -208,7 +212,7 @@ mod tests {
         assert!(e.contains("no header key contains GAIN"), "{e}");
         let e =
             gain_from_header(&cards(&[("GAIN", "1")]), &GainMode::Cps, &GainKey::Auto).unwrap_err();
-        assert_eq!(e, "missing header key EXPTIME");
+        assert_eq!(e, "missing header key EXPTIME (needed by --gain cps)");
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub struct Sextractor {
 }
 
 impl Sextractor {
-    /// Finds the SExtractor binary and the configuration's files; checks the folders.
+    /// Finds the SExtractor binary and the configuration's files; checks the folders and
+    /// that the output folder can be written.
     pub fn new(opts: SexOptions) -> Result<Sextractor> {
         let tool = Tool::find(
             "SExtractor",
@@ -84,8 +85,14 @@ impl Sextractor {
                 return Err(Error::file(dir, "no such folder"));
             }
         }
+        drop(ScratchDir::new(&opts.output, "sex_dre")?);
         let files = opts.config.resolve_files();
         Ok(Sextractor { tool, opts, files })
+    }
+
+    /// The configuration file used (None: the shipped one).
+    pub fn config_file(&self) -> Option<&Path> {
+        self.opts.config.file.as_deref()
     }
 
     /// Notes about the configuration (files not found, shipped files used instead).
