@@ -33,6 +33,9 @@ use std::process::ExitCode;
 /// then (filters, networks) in SExtractor's data folder; a PARAMETERS_NAME found nowhere is
 /// replaced by DRE's parameter list.
 ///
+/// The shipped configuration takes the pixel scale from the image's WCS (PIXEL_SCALE 0):
+/// for images without one, add --arg PIXEL_SCALE 1 and give -fwhm in pixels.
+///
 /// The original's single-dash options -sep, -zp and -fwhm work as they did.
 ///
 /// Needs SExtractor on PATH as `source-extractor` (Debian) or `sex`.
