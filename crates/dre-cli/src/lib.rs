@@ -2,6 +2,7 @@
 //! logs, one-line errors) and the thread pool. The work itself is in the `dre` library.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
@@ -98,4 +99,58 @@ pub fn init_threads(cpu: Option<usize>) -> Result<(), String> {
         b = b.num_threads(n);
     }
     b.build_global().map_err(|e| e.to_string())
+}
+
+/// The original's single-dash long options (`-sep _`, `-zp 30`, `-sep=_`) rewritten as
+/// `--sep _` ... for clap; everything after `--` is left alone.
+pub fn single_dash_longs(
+    args: impl IntoIterator<Item = OsString>,
+    names: &[&str],
+) -> Vec<OsString> {
+    let mut rest = false;
+    args.into_iter()
+        .map(|a| {
+            if rest {
+                return a;
+            }
+            let Some(s) = a.to_str() else { return a };
+            if s == "--" {
+                rest = true;
+                return a;
+            }
+            let long = s
+                .strip_prefix('-')
+                .filter(|l| !l.starts_with('-'))
+                .filter(|l| names.contains(&l.split('=').next().unwrap_or("")));
+            match long {
+                Some(l) => format!("--{l}").into(),
+                None => a,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn single_dash_longs_become_double_dash() {
+        let got = single_dash_longs(
+            v(&[
+                "sex_dre", "-sep", ".", "-zp=30", "-fwhm", "3", "-s", "--zp", "1", "--", "-sep",
+            ]),
+            &["sep", "zp", "fwhm"],
+        );
+        assert_eq!(
+            got,
+            v(&[
+                "sex_dre", "--sep", ".", "--zp=30", "--fwhm", "3", "-s", "--zp", "1", "--", "-sep"
+            ])
+        );
+    }
 }

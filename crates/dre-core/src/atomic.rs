@@ -64,6 +64,45 @@ impl Drop for PendingFile {
     }
 }
 
+/// A hidden folder beside the destinations for tools that write several files themselves
+/// (SExtractor, PSFEx): they write into it, and [`ScratchDir::commit`] moves each file into
+/// place once the run succeeded. Dropped, it is removed with whatever it still holds.
+#[derive(Debug)]
+pub struct ScratchDir {
+    dir: PathBuf,
+}
+
+impl ScratchDir {
+    /// Makes `dest_dir` and a fresh scratch folder `.TAG.PID.tmp` in it.
+    pub fn new(dest_dir: impl AsRef<Path>, tag: &str) -> Result<Self> {
+        let dest_dir = dest_dir.as_ref();
+        std::fs::create_dir_all(dest_dir).at(dest_dir)?;
+        let dir = dest_dir.join(format!(".{tag}.{}.tmp", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).at(&dir)?;
+        }
+        std::fs::create_dir(&dir).at(&dir)?;
+        Ok(ScratchDir { dir })
+    }
+
+    /// The scratch folder (absolute when its destination was given absolute).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Moves `name` from the scratch folder to `dest`, replacing any older output.
+    pub fn commit(&self, name: &str, dest: impl AsRef<Path>) -> Result<()> {
+        let dest = dest.as_ref();
+        std::fs::rename(self.dir.join(name), dest).at(dest)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +123,20 @@ mod tests {
         drop(p);
         assert!(!tmp.exists());
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
+    }
+
+    #[test]
+    fn scratch_dir_commits_files_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let s = ScratchDir::new(&out, "t").unwrap();
+        std::fs::write(s.path().join("a"), "a").unwrap();
+        std::fs::write(s.path().join("b"), "b").unwrap();
+        s.commit("a", out.join("a.txt")).unwrap();
+        let scratch = s.path().to_path_buf();
+        drop(s);
+        assert!(!scratch.exists());
+        assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "a");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
     }
 }

@@ -4,6 +4,9 @@
 //! Data flows one way: [`cube`] (models) -> [`convolve`] (with the tile's [`psf`]) ->
 //! [`fit`] (chi-square cube per object, from [`cutfile`]) -> [`params`] (one Summary row)
 //! -> outputs ([`chifile`], [`summary`], [`mosaic`]). [`tile`] runs that for one tile.
+//!
+//! Before that, [`sextractor`] and [`psfex`] run the external SExtractor and PSFEx (through
+//! [`external`]) to make the catalogues, check images and PSFs.
 
 pub mod atomic;
 pub mod chifile;
@@ -12,14 +15,17 @@ pub mod convolve;
 pub mod cube;
 pub mod cutfile;
 pub mod error;
+pub mod external;
 pub mod fit;
 pub mod fits_util;
 pub mod gpu;
 pub mod mosaic;
 pub mod params;
 pub mod psf;
+pub mod psfex;
 pub mod run;
 pub mod score;
+pub mod sextractor;
 pub mod summary;
 pub mod table;
 pub mod tile;

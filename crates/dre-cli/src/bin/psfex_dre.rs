@@ -1,0 +1,117 @@
+//! `psfex_dre`: runs PSFEx on every SExtractor catalogue of a folder.
+
+use clap::Parser;
+use dre::psfex::{list_catalogs, Psfex};
+use dre_cli::Reporter;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Extract one PSF per tile with PSFEx, at the image pixel scale, for dre.
+///
+/// For each SExtractor catalogue NAME_cat.fits found in the input folder (in sub-folders
+/// INPUT/NAME/ or flat, as sex_dre writes them), PSFEx writes OUTPUT/NAME.psf. dre uses the
+/// order-0 PSF (PSF_MASK component 0), so the configuration should set PSF_SAMPLING 1 (PSF
+/// pixel = image pixel) and PSFVAR_DEGREES 0. The catalogues need VIGNET and the columns the
+/// configuration names (sex_dre's default parameter list has them).
+///
+/// Configuration: -c FILE, else default.psfex of the working directory if there is one, else
+/// the configuration shipped with DRE (25x25 pixels, sampling 1, constant PSF, no check
+/// plots). psfex_dre sets PSF_DIR and PSF_SUFFIX itself and runs PSFEx in the output folder,
+/// as the original did (check plots and XML files land there).
+///
+/// A tile fails when PSFEx fails or accepts no star (the PSF would be empty); no .psf is
+/// written for it. PSFs are written to a hidden folder and moved into place: never half-written.
+///
+/// Needs PSFEx on PATH as `psfex`.
+///
+/// Exit status: 0 when every tile has its PSF; 1 when a tile failed (each reported on one
+/// line of stderr; the other tiles go on) or the run could not start; 2 for bad arguments.
+#[derive(Parser, Debug)]
+#[command(name = "psfex_dre", version, verbatim_doc_comment)]
+struct Args {
+    /// Folder of the SExtractor catalogues NAME_cat.fits (searched in sub-folders too)
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "DIR",
+        default_value = "Sextracted"
+    )]
+    input: PathBuf,
+
+    /// Output folder for the PSFs NAME.psf
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR",
+        default_value = "PSF"
+    )]
+    output: PathBuf,
+
+    /// PSFEx configuration file (default: ./default.psfex if present, else DRE's own)
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print nothing but errors and warnings
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let out = Reporter::new("psfex_dre", args.quiet);
+    match run(&args, &out) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            out.error(e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ok(false): some tile failed (already reported).
+fn run(args: &Args, out: &Reporter) -> dre::Result<bool> {
+    let catalogs = list_catalogs(&args.input)?;
+    let psfex = Psfex::new(args.config.as_deref(), &args.output)?;
+    match psfex.config() {
+        Some(f) => out.info(format!("configuration: {}", f.display())),
+        None => out.info("configuration: shipped with DRE"),
+    }
+    let total = catalogs.len();
+    if total == 0 {
+        out.warn(format!(
+            "{}: no SExtractor catalogues *_cat.fits",
+            args.input.display()
+        ));
+    }
+    out.start_bar(total as u64, "psfex_dre".into());
+    let mut failed = 0;
+    for (i, cat) in catalogs.iter().enumerate() {
+        match psfex.run(cat) {
+            Ok(r) => {
+                for w in &r.warnings {
+                    out.warn(format!("{}: {w}", cat.path.display()));
+                }
+                out.info(format!(
+                    "({}/{total}) {}: {}/{} stars accepted, FWHM {:.2} px -> {}",
+                    i + 1,
+                    cat.name,
+                    r.accepted,
+                    r.loaded,
+                    r.fwhm,
+                    r.psf.display()
+                ));
+            }
+            Err(e) => {
+                failed += 1;
+                out.error(e);
+            }
+        }
+        out.advance(1);
+    }
+    out.finish_bar();
+    if failed > 0 {
+        out.error(format!("{failed} of {total} tiles failed"));
+    }
+    Ok(failed == 0)
+}

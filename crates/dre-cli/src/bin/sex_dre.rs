@@ -1,0 +1,217 @@
+//! `sex_dre`: runs SExtractor on every image of a folder with DRE's outputs.
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use dre::sextractor::config::SexConfig;
+use dre::sextractor::gain::{GainKey, GainMode};
+use dre::sextractor::pairing::pair_images;
+use dre::sextractor::{SexOptions, Sextractor};
+use dre_cli::{single_dash_longs, Reporter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run SExtractor on every image of a folder, writing what make_cuts, psfex_dre and dre need.
+///
+/// For each FITS image NAME.fits of the input folder (sorted), SExtractor writes to the
+/// output folder (in OUTPUT/NAME/ with --subdir):
+///   NAME_cat.fits   the catalogue (FITS_LDAC)
+///   NAME_nb.fits    -BACKGROUND check image (background-subtracted image)
+///   NAME_rms.fits   BACKGROUND_RMS check image
+///   NAME_seg.fits   SEGMENTATION check image
+/// sex_dre sets CATALOG_NAME, CATALOG_TYPE, CHECKIMAGE_TYPE and CHECKIMAGE_NAME itself.
+/// SExtractor writes into a hidden folder beside the outputs, which are moved into place
+/// only when it succeeded: an output is never half-written.
+///
+/// Dual mode: with two input folders, SExtractor detects on the images of the first and
+/// measures on those of the second. Images are paired by their name key: the part of the
+/// name before the separator -sep (default: the whole name), which must be EQUAL
+/// (`sim_a` never pairs with `sim_ab`). Outputs are named after the measurement image.
+///
+/// Configuration: -c FILE, else default.sex of the working directory if there is one, else
+/// the configuration shipped with DRE (with SExtractor's gauss_3.0_5x5.conv filter and
+/// default.nnw). Relative file names in the configuration (PARAMETERS_NAME, FILTER_NAME,
+/// STARNNW_NAME) are looked up in the working directory, then beside the configuration file,
+/// then (filters, networks) in SExtractor's data folder; a PARAMETERS_NAME found nowhere is
+/// replaced by DRE's parameter list.
+///
+/// The shipped configuration takes the pixel scale from the image's WCS (PIXEL_SCALE 0):
+/// for images without one, add --arg PIXEL_SCALE 1 and give -fwhm in pixels.
+///
+/// The original's single-dash options -sep, -zp and -fwhm work as they did.
+///
+/// Needs SExtractor on PATH as `source-extractor` (Debian) or `sex`.
+///
+/// Exit status: 0 when every image was extracted; 1 when SExtractor failed on an image (each
+/// reported on one line of stderr; the other images go on) or the run could not start;
+/// 2 for bad arguments.
+#[derive(Parser, Debug)]
+#[command(name = "sex_dre", version, verbatim_doc_comment)]
+struct Args {
+    /// Folder of the images; two folders for dual mode (detection, measurement)
+    #[arg(short = 'i', long = "input", value_name = "DIR", num_args = 1..=2, default_value = "Tiles")]
+    input: Vec<PathBuf>,
+
+    /// Separator ending the name key that pairs images in dual mode (default: the whole name)
+    #[arg(long = "sep", value_name = "C")]
+    sep: Option<String>,
+
+    /// Output folder
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR",
+        default_value = "Sextracted"
+    )]
+    output: PathBuf,
+
+    /// SExtractor configuration file (default: ./default.sex if present, else DRE's own)
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Write the outputs of each image to a sub-folder OUTPUT/NAME/
+    #[arg(long)]
+    subdir: bool,
+
+    /// Folder of flag images NAME_flag.fits (FLAG_IMAGE), NAME of the detection image
+    #[arg(long, value_name = "DIR")]
+    flags: Option<PathBuf>,
+
+    /// Folder of weight maps NAME_wht.fits (WEIGHT_IMAGE, WEIGHT_TYPE MAP_WEIGHT unless the
+    /// configuration or --arg sets a type); two folders in dual mode (detection, measurement)
+    #[arg(long, value_name = "DIR", num_args = 1..=2)]
+    weights: Vec<PathBuf>,
+
+    /// GAIN: `counts` (the header's gain), `cps` (header gain x EXPTIME, for images in counts
+    /// per second) or a number in e-/ADU (default: the configuration's GAIN)
+    #[arg(long, value_name = "counts|cps|FLOAT")]
+    gain: Option<GainMode>,
+
+    /// Header key of the gain for counts/cps; `auto`: GAIN, else the single key containing GAIN
+    #[arg(long, value_name = "KEY|auto", default_value = "auto")]
+    gain_key: GainKey,
+
+    /// MAG_ZEROPOINT (also -zp, --zero-point)
+    #[arg(long = "zp", visible_alias = "zero-point", value_name = "ZP")]
+    zp: Option<f64>,
+
+    /// SEEING_FWHM, in arcsec (also -fwhm)
+    #[arg(long = "fwhm", value_name = "F")]
+    fwhm: Option<f64>,
+
+    /// Any SExtractor parameter, e.g. --arg PHOT_APERTURES 5,10,20 (repeatable; applied last)
+    #[arg(long = "arg", value_names = ["NAME", "VALUE"], num_args = 2,
+          action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    arg: Vec<String>,
+
+    /// A per-image file parameter: for each DIR, the file DIR/NAME_*.fits of the image
+    /// (e.g. --file WEIGHT_IMAGE detect_wht photo_wht); repeatable
+    #[arg(long = "file", value_names = ["NAME", "DIR"], num_args = 2.., action = clap::ArgAction::Append)]
+    file: Vec<String>,
+
+    /// Print nothing but errors and warnings
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let matches = Args::command().get_matches_from(single_dash_longs(
+        std::env::args_os(),
+        &["sep", "zp", "fwhm"],
+    ));
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Each --file keeps its own folders: clap's derive flattens repeated multi-value options.
+    let files = matches
+        .get_occurrences::<String>("file")
+        .map(|o| o.map(|v| v.cloned().collect()).collect())
+        .unwrap_or_default();
+    let out = Reporter::new("sex_dre", args.quiet);
+    match run(args, files, &out) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            out.error(e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ok(false): some image failed (already reported).
+fn run(args: Args, files: Vec<Vec<String>>, out: &Reporter) -> dre::Result<bool> {
+    let config = SexConfig::choose(args.config.as_deref())?;
+    let pairing = pair_images(
+        &args.input[0],
+        args.input.get(1).map(PathBuf::as_path),
+        args.sep.as_deref(),
+    )?;
+    let opts = SexOptions {
+        config,
+        output: args.output.clone(),
+        subdir: args.subdir,
+        flags: args.flags,
+        weights: args.weights,
+        gain: args.gain,
+        gain_key: args.gain_key,
+        zero_point: args.zp,
+        fwhm: args.fwhm,
+        args: args
+            .arg
+            .chunks(2)
+            .map(|kv| (kv[0].clone(), kv[1].clone()))
+            .collect(),
+        files: files
+            .iter()
+            .map(|f| (f[0].clone(), f[1..].iter().map(PathBuf::from).collect()))
+            .collect(),
+    };
+    let sex = Sextractor::new(opts)?;
+    match sex.config_file() {
+        Some(f) => out.info(format!("configuration: {}", f.display())),
+        None => out.info("configuration: shipped with DRE"),
+    }
+    for n in sex.notes() {
+        out.warn(n);
+    }
+    for p in &pairing.unmatched {
+        out.warn(format!(
+            "{}: no measurement image with the same name key",
+            p.display()
+        ));
+    }
+    let total = pairing.pairs.len();
+    if total == 0 {
+        out.warn(format!("{}: no FITS images", args.input[0].display()));
+    }
+    out.start_bar(total as u64, "sex_dre".into());
+    let mut failed = 0;
+    for (i, pair) in pairing.pairs.iter().enumerate() {
+        match sex.run(pair) {
+            Ok(r) => {
+                for w in &r.warnings {
+                    out.warn(format!("{}: {w}", pair.measurement.display()));
+                }
+                let gain = r.gain.map(|g| format!(", GAIN {g}")).unwrap_or_default();
+                let det = if pair.is_dual() {
+                    format!(" (detection {})", pair.detection.display())
+                } else {
+                    String::new()
+                };
+                out.info(format!(
+                    "({}/{total}) {}{det}: {} objects{gain} -> {}",
+                    i + 1,
+                    pair.name,
+                    r.objects,
+                    r.catalog.display()
+                ));
+            }
+            Err(e) => {
+                failed += 1;
+                out.error(e);
+            }
+        }
+        out.advance(1);
+    }
+    out.finish_bar();
+    if failed > 0 {
+        out.error(format!("{failed} of {total} images failed"));
+    }
+    Ok(failed == 0)
+}

@@ -1,0 +1,153 @@
+//! Running the external astronomy tools (SExtractor, PSFEx): finding them on PATH, running
+//! them with their output captured, and turning what they print into one-line errors.
+
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// An external program found on PATH.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    /// What users call it ("SExtractor").
+    pub label: &'static str,
+    pub path: PathBuf,
+}
+
+/// What a successful run printed that the user should see.
+#[derive(Clone, Debug, Default)]
+pub struct ToolRun {
+    pub warnings: Vec<String>,
+}
+
+impl Tool {
+    /// Finds the first of `names` on PATH; `install` tells the user how to get it.
+    pub fn find(label: &'static str, names: &[&str], install: &str) -> Result<Tool> {
+        find_on_path(names)
+            .map(|path| Tool { label, path })
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{label} not found: no {} on PATH; install it ({install})",
+                    names.join(" or ")
+                ))
+            })
+    }
+
+    /// Runs the tool with `args` in `cwd` (stdin closed: PSFEx asks for a plot device on
+    /// stdin in some configurations). Fails with the tool's own error lines when it exits
+    /// with an error status or prints an error.
+    pub fn run(&self, args: &[OsString], cwd: Option<&Path>) -> Result<ToolRun> {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(args).stdin(Stdio::null());
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| Error::Invalid(format!("cannot run {}: {e}", self.path.display())))?;
+        let text = strip_ansi(&format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        let errors = tagged_lines(&text, "error");
+        if !out.status.success() || !errors.is_empty() {
+            let why = if errors.is_empty() {
+                let last = text.lines().map(str::trim).rfind(|l| !l.is_empty());
+                format!("{} ({})", out.status, last.unwrap_or("no message"))
+            } else {
+                errors.join("; ")
+            };
+            return Err(Error::Invalid(format!("{} failed: {why}", self.label)));
+        }
+        Ok(ToolRun {
+            warnings: tagged_lines(&text, "warning"),
+        })
+    }
+}
+
+/// The first file named one of `names` in a folder of PATH that is executable.
+pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// SExtractor and PSFEx draw progress with terminal escapes (`ESC[1M`, `ESC[1A`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters... final letter.
+            if chars.next() == Some('[') {
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Lines the astromatic tools mark `*Error*` / `*ERROR*` or `WARNING:`, without the `> `.
+fn tagged_lines(text: &str, tag: &str) -> Vec<String> {
+    let star = format!("*{tag}*");
+    let colon = format!("{tag}:");
+    text.lines()
+        .map(|l| l.trim().trim_start_matches('>').trim())
+        .filter(|l| {
+            let low = l.to_ascii_lowercase();
+            low.starts_with(&star) || low.starts_with(&colon)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_come_out_clean() {
+        let text = "\x1b[1M> Line: 25\n\x1b[1A> *Error*: cannot open p/bad.fits\n\n> WARNING: FLAG_IMAGE ignored\n";
+        let clean = strip_ansi(text);
+        assert_eq!(
+            tagged_lines(&clean, "error"),
+            ["*Error*: cannot open p/bad.fits"]
+        );
+        assert_eq!(
+            tagged_lines(&clean, "warning"),
+            ["WARNING: FLAG_IMAGE ignored"]
+        );
+    }
+
+    #[test]
+    fn missing_tool_is_one_clear_line() {
+        let e = Tool::find("Nothing", &["no-such-tool-xyz"], "apt-get install nothing")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "Nothing not found: no no-such-tool-xyz on PATH; install it (apt-get install nothing)"
+        );
+    }
+}
