@@ -6,11 +6,18 @@
 //! -> outputs ([`chifile`], [`summary`], [`mosaic`]). [`tile`] runs that for one tile.
 
 pub mod atomic;
+pub mod centroid;
 pub mod compression;
 pub mod cube;
 pub mod cutfile;
+pub mod cutout;
+pub mod cutting;
 pub mod error;
 pub mod fits_util;
+pub mod image;
+mod lsq;
+pub mod segment;
+pub mod shift;
 pub mod table;
 
 pub use error::{Error, Result};
