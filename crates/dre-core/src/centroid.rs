@@ -261,6 +261,42 @@ mod tests {
     }
 
     #[test]
+    fn matches_photutils_on_a_noisy_masked_blob() {
+        // photutils 3.0 centroid_com / centroid_1dg / centroid_2dg(img, mask=mask) on this image.
+        let n = 24;
+        let th = 0.4f64;
+        let mut img: Vec<f32> = (0..n * n)
+            .map(|i| {
+                let dx = (i % n) as f64 - 11.3;
+                let dy = (i / n) as f64 - 12.6;
+                let u = dx * th.cos() + dy * th.sin();
+                let v = -dx * th.sin() + dy * th.cos();
+                let g = 100.0 * (-0.5 * (u * u / 2.5f64.powi(2) + v * v / 1.7f64.powi(2))).exp();
+                (g + 4.0 * (i as f64 * 1.7).sin() + 1.0) as f32
+            })
+            .collect();
+        let mut mask = vec![false; n * n];
+        for y in 0..5 {
+            for x in 0..5 {
+                img[y * n + x] = 300.0;
+                mask[y * n + x] = true;
+            }
+        }
+        let expected = [
+            (CentroidMode::Com, 11.41157966, 12.48387303),
+            (CentroidMode::Gauss1d, 11.30102733, 12.60000358),
+            (CentroidMode::Gauss2d, 11.30000027, 12.60000015),
+        ];
+        for (mode, ex, ey) in expected {
+            let (x, y) = centroid(&img, &mask, n, mode).unwrap();
+            assert!(
+                (x - ex).abs() < 1e-6 && (y - ey).abs() < 1e-6,
+                "{mode:?}: {x} {y}"
+            );
+        }
+    }
+
+    #[test]
     fn no_flux_has_no_centroid() {
         let zeros = vec![0.0f32; 64];
         let none = vec![false; 64];

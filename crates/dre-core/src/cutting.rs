@@ -11,7 +11,6 @@ use crate::image::ImageHdu;
 use crate::segment::clean_mask;
 use crate::shift::{shift_cubic, shift_nearest};
 use crate::table::{read_catalog, Table};
-use std::collections::hash_map::{Entry, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Keep objects with `min < PARAM < max`.
@@ -143,32 +142,37 @@ pub struct TileReport {
 pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result<TileReport> {
     let catalog = Catalog::read(&inputs.catalog, opts)?;
     let out_path = cuts_path(output, &inputs.name);
-    // Created before cutting, so an unwritable output fails early; dropped on error, it
-    // leaves nothing behind. A tile with nothing to cut gets an empty file, as in the original.
+    // Every image is opened before anything is written, so bad inputs fail the tile early.
+    let mut exts = catalog.ext.clone();
+    exts.sort_unstable();
+    exts.dedup();
+    let mut images = exts
+        .into_iter()
+        .map(|ext| Ok((ext, TileImages::open(inputs, ext)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // Dropped on error, the writer leaves nothing behind. A tile with nothing to cut gets an
+    // empty file, as in the original.
     let mut writer = CutWriter::create(&out_path, opts.compression)?;
-    let mut images: HashMap<usize, TileImages> = HashMap::new();
     let mut skipped = Skipped::default();
     let mut cut = 0;
-    for row in 0..catalog.len() {
-        let ext = catalog.ext[row];
-        let imgs = match images.entry(ext) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(TileImages::open(inputs, ext)?),
-        };
-        let window = match select(&catalog, row, imgs.tile.width, imgs.tile.height, opts) {
-            Ok(w) => w,
-            Err(reason) => {
-                reason.count(&mut skipped);
-                continue;
+    // SExtractor's catalogue of a multi-extension image is already in extension order.
+    for (ext, imgs) in &mut images {
+        for row in (0..catalog.len()).filter(|&r| catalog.ext[r] == *ext) {
+            let window = match select(&catalog, row, imgs.tile.width, imgs.tile.height, opts) {
+                Ok(w) => w,
+                Err(reason) => {
+                    reason.count(&mut skipped);
+                    continue;
+                }
+            };
+            let name = object_name(*ext as u32, catalog.number[row]);
+            match imgs.cut(&window, catalog.number[row], name, opts)? {
+                Ok(c) => {
+                    writer.add(&c)?;
+                    cut += 1;
+                }
+                Err(reason) => reason.count(&mut skipped),
             }
-        };
-        let name = object_name(ext as u32, catalog.number[row]);
-        match imgs.cut(&window, catalog.number[row], name, opts)? {
-            Ok(c) => {
-                writer.add(&c)?;
-                cut += 1;
-            }
-            Err(reason) => reason.count(&mut skipped),
         }
     }
     writer.finish()?;
