@@ -288,7 +288,8 @@ fn select(
     if !(inside(cat.x[row], width) && inside(cat.y[row], height)) {
         return Err(Reject::NearEdge);
     }
-    if !(cat.class_star[row] < opts.max_stellarity) {
+    let galaxy = cat.class_star[row] < opts.max_stellarity;
+    if !galaxy {
         return Err(Reject::Star);
     }
     if !cat

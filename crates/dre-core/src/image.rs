@@ -1,7 +1,7 @@
 //! One image HDU of a FITS file, read a window at a time (survey tiles can be large).
 
 use crate::cutout::Window;
-use crate::error::{AtPath, Error, Result};
+use crate::error::{Error, Result};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::ReadImage;
 use fitsio::FitsFile;
@@ -24,7 +24,7 @@ impl ImageHdu {
             return Err(Error::file(&path, "no such file"));
         }
         let mut file = FitsFile::open(&path)
-            .map_err(|e| Error::file(&path, format!("not a readable FITS file: {e}")))?;
+            .map_err(|e| Error::file(&path, format!("not a readable FITS file: {}", message(e))))?;
         let hdu = file
             .hdu(ext)
             .map_err(|_| Error::file(&path, format!("no HDU {ext}")))?;
@@ -56,6 +56,14 @@ impl ImageHdu {
         // fitsio takes the ranges in FITS axis order: NAXIS1 (x) first.
         self.hdu
             .read_region(&mut self.file, &[&x, &y])
-            .at(&self.path)
+            .map_err(|e| Error::file(&self.path, message(e)))
+    }
+}
+
+/// cfitsio's own words, without the Debug dressing of fitsio's error.
+fn message(e: fitsio::errors::Error) -> String {
+    match e {
+        fitsio::errors::Error::Fits(f) => format!("{} (cfitsio status {})", f.message, f.status),
+        e => e.to_string(),
     }
 }

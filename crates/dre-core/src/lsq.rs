@@ -91,7 +91,8 @@ fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
     for col in 0..n {
         let piv =
             (col..n).max_by(|&x, &y| a[x * n + col].abs().total_cmp(&a[y * n + col].abs()))?;
-        if !(a[piv * n + col].abs() > 0.0) {
+        let usable = a[piv * n + col].abs() > 0.0;
+        if !usable {
             return None;
         }
         for k in 0..n {
