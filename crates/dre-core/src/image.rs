@@ -41,10 +41,6 @@ impl ImageHdu {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The pixels of `w` (which must lie on the image), row-major, x fastest.
     pub fn window<T>(&mut self, w: &Window) -> Result<Vec<T>>
     where
