@@ -9,23 +9,30 @@
 //! [`external`]) to make the catalogues, check images and PSFs.
 
 pub mod atomic;
+pub mod centroid;
 pub mod chifile;
 pub mod compression;
 pub mod convolve;
 pub mod cube;
 pub mod cutfile;
+pub mod cutout;
+pub mod cutting;
 pub mod error;
 pub mod external;
 pub mod fit;
 pub mod fits_util;
 pub mod gpu;
+pub mod image;
+mod lsq;
 pub mod mosaic;
 pub mod params;
 pub mod psf;
 pub mod psfex;
 pub mod run;
 pub mod score;
+pub mod segment;
 pub mod sextractor;
+pub mod shift;
 pub mod summary;
 pub mod table;
 pub mod tile;

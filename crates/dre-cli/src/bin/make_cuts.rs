@@ -1,0 +1,189 @@
+//! make_cuts: cuts the objects of SExtractor-processed tiles into HDF5 cut files.
+
+use clap::Parser;
+use dre::centroid::CentroidMode;
+use dre::compression::Compression;
+use dre::cutting::{cut_tile, list_tiles, CutOptions, Filter, TileInputs, TileReport};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Cut BOXSIZE x BOXSIZE (128 x 128) images centred on the objects SExtractor found.
+///
+/// For every tile Tiles/NAME.fits, reads the catalogue NAME_cat.fits and the check images
+/// NAME_nb.fits (background-subtracted), NAME_rms.fits (background RMS) and NAME_seg.fits
+/// (segmentation) from Sextracted/NAME/ (or Sextracted/ itself), and writes Cuts/NAME_cuts.h5:
+/// one group EE_NNNN per object (EXT_NUMBER, NUMBER) holding `obj`, `seg` and `rms`.
+///
+/// An object is cut when margin < X_IMAGE < NAXIS1 - margin (and the same for Y_IMAGE),
+/// CLASS_STAR < max-stellarity, it passes every --filter, and the science image has no NaN
+/// under the cut. Its segment mask is the SExtractor segment of the object, cleaned: a 4x4
+/// block forced on at the centre, only the connected region holding the centre, holes filled,
+/// grown by 4 pixels.
+///
+/// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
+/// tile failed.
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// Folder of the tiles (science images); every *.fits in it is cut, in sorted order.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "DIR",
+        default_value = "Tiles"
+    )]
+    input: PathBuf,
+
+    /// Folder of the SExtractor outputs: Sextracted/NAME/NAME_*.fits or Sextracted/NAME_*.fits.
+    #[arg(short = 's', long, value_name = "DIR", default_value = "Sextracted")]
+    sextracted: PathBuf,
+
+    /// Folder of the catalogues NAME_cat.fits [default: beside the check images].
+    #[arg(short = 'c', long, value_name = "DIR")]
+    catalogs: Option<PathBuf>,
+
+    /// Folder for the cut files NAME_cuts.h5 (made if missing).
+    #[arg(short = 'o', long, value_name = "DIR", default_value = "Cuts")]
+    output: PathBuf,
+
+    /// Leave out objects closer than N pixels to an edge of the image.
+    #[arg(long, value_name = "N", default_value_t = 80)]
+    margin: u32,
+
+    /// Leave out objects with SExtractor's CLASS_STAR at or above X (stars).
+    #[arg(long, value_name = "X", default_value_t = 0.5)]
+    max_stellarity: f64,
+
+    /// Keep only objects with MIN < PARAM < MAX, PARAM a catalogue column; may be repeated
+    /// (e.g. -f MAG_AUTO 17 21 -f MAGERR_AUTO 0 0.5).
+    #[arg(
+        short = 'f',
+        long = "filter",
+        num_args = 3,
+        value_names = ["PARAM", "MIN", "MAX"],
+        action = clap::ArgAction::Append,
+        allow_negative_numbers = true
+    )]
+    filter: Vec<String>,
+
+    /// Re-centre each cut on a recomputed centroid (see --centroids-mode): obj and rms are
+    /// shifted by cubic-spline interpolation, seg by nearest neighbour, so that the centroid
+    /// lands on pixel (BOXSIZE - 1) / 2.
+    #[arg(long)]
+    centroids: bool,
+
+    /// How --centroids finds the centroid: com (centre of mass), 1dg (1-D Gaussians fitted to
+    /// the x and y marginals), 2dg (2-D Gaussian fit); pixels outside the segment are left out.
+    #[arg(long, value_name = "MODE", default_value = "com",
+          value_parser = ["com", "1dg", "2dg"])]
+    centroids_mode: String,
+
+    /// Compression of the cut files: none, low (lzf), medium (gzip 4) or high (gzip 9);
+    /// lower is faster.
+    #[arg(long, value_name = "LEVEL", default_value = "medium",
+          value_parser = ["none", "low", "medium", "high"])]
+    compression: String,
+
+    /// Also report, per tile, why objects were skipped.
+    #[arg(long)]
+    warn: bool,
+
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let opts = match options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("make_cuts: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tiles = match list_tiles(&args.input) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("make_cuts: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(tiles.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} tiles {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    };
+    let mut failed = false;
+    for tile in &tiles {
+        let inputs = TileInputs::locate(tile, &args.sextracted, args.catalogs.as_deref());
+        bar.set_message(inputs.name.clone());
+        match cut_tile(&inputs, &args.output, &opts) {
+            Ok(report) => bar.suspend(|| print_report(&report, &args)),
+            Err(e) => {
+                failed = true;
+                bar.suspend(|| eprintln!("make_cuts: {e}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn options(args: &Args) -> Result<CutOptions, String> {
+    let filters = args
+        .filter
+        .chunks(3)
+        .map(|f| {
+            let bound = |v: &str| {
+                v.parse::<f64>()
+                    .map_err(|_| format!("--filter {}: {v:?} is not a number", f[0]))
+            };
+            Ok(Filter {
+                param: f[0].clone(),
+                min: bound(&f[1])?,
+                max: bound(&f[2])?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let mode: CentroidMode = args.centroids_mode.parse()?;
+    let compression: Compression = args.compression.parse()?;
+    Ok(CutOptions {
+        margin: args.margin as f64,
+        max_stellarity: args.max_stellarity,
+        filters,
+        centroids: args.centroids.then_some(mode),
+        compression,
+        ..CutOptions::default()
+    })
+}
+
+fn print_report(r: &TileReport, args: &Args) {
+    if !args.quiet {
+        println!("{}: {} cuts, {} skipped", r.name, r.cut, r.skipped.total());
+    }
+    if args.warn {
+        let s = &r.skipped;
+        let reasons = [
+            (s.near_edge, "near an edge"),
+            (s.stars, "stars"),
+            (s.filtered, "filtered out"),
+            (s.nan, "NaN in the science image"),
+            (s.off_image, "cut leaves the image"),
+            (s.no_centroid, "no centroid"),
+        ];
+        for (n, why) in reasons.iter().filter(|(n, _)| *n > 0) {
+            eprintln!("make_cuts: {}: {n} skipped: {why}", r.name);
+        }
+    }
+}
