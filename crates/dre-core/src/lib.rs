@@ -11,6 +11,8 @@ pub mod cube;
 pub mod cutfile;
 pub mod error;
 pub mod fits_util;
+pub mod render;
+pub mod sersic;
 pub mod table;
 
 pub use error::{Error, Result};
