@@ -139,6 +139,39 @@ pub fn validate_grid(grid: &Grid) -> Result<()> {
     Ok(())
 }
 
+/// The index axis from a list of Sérsic indices, which must be evenly spaced (the cube
+/// stores INDEX0, DINDEX, NINDEX). One index gives step 0, as the original's cubes.
+pub fn index_axis(values: &[f64]) -> Result<Axis> {
+    let list = || {
+        values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match values {
+        [] => Err(Error::Invalid("no Sersic index given".into())),
+        [n] => Ok(Axis::new(*n, 0.0, 1)),
+        [first, second, ..] => {
+            let axis = Axis::new(*first, second - first, values.len());
+            let span = (values[values.len() - 1] - first).abs();
+            let regular = axis.step != 0.0
+                && values
+                    .iter()
+                    .enumerate()
+                    .all(|(i, v)| (axis.value(i) - v).abs() <= 1e-9 * span);
+            if regular {
+                Ok(axis)
+            } else {
+                Err(Error::Invalid(format!(
+                    "Sersic indices {} are not evenly spaced and distinct (the cube stores INDEX0, DINDEX, NINDEX)",
+                    list()
+                )))
+            }
+        }
+    }
+}
+
 /// The header cards recording how a cube was rendered (SPEC 3).
 pub fn convention_cards(grid: &Grid, radius: RadiusConvention) -> Vec<Card> {
     vec![
@@ -322,6 +355,20 @@ mod tests {
         let mut g = tiny_grid();
         g.axrat = Axis::new(0.1, 0.1, 10);
         assert!(validate_grid(&g).is_ok());
+    }
+
+    #[test]
+    fn index_axis_needs_even_spacing() {
+        assert_eq!(index_axis(&[4.0]).unwrap(), Axis::new(4.0, 0.0, 1));
+        assert_eq!(index_axis(&[3.0, 4.0]).unwrap(), Axis::new(3.0, 1.0, 2));
+        assert_eq!(
+            index_axis(&[1.0, 1.5, 2.0, 2.5]).unwrap(),
+            Axis::new(1.0, 0.5, 4)
+        );
+        let e = index_axis(&[3.0, 4.0, 6.0]).unwrap_err().to_string();
+        assert!(e.contains("3 4 6") && e.contains("evenly spaced"), "{e}");
+        assert!(index_axis(&[2.0, 2.0]).is_err());
+        assert!(index_axis(&[]).is_err());
     }
 
     #[test]

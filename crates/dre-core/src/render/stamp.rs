@@ -173,11 +173,11 @@ pub(crate) fn render(m: &Canonical, boxsize: usize) -> Result<Stamp> {
 
     let mut pix = vec![0.0_f64; b * b];
     let mut peak = 0.0_f64;
-    for k in 0..b * b {
+    for (k, v) in pix.iter_mut().enumerate() {
         let xy = centre_of(k);
         if touches(xy) {
-            pix[k] = cusp_pixel(&p, xy);
-            peak = peak.max(pix[k]);
+            *v = cusp_pixel(&p, xy);
+            peak = peak.max(*v);
         }
     }
     let cells = Cells {
