@@ -36,6 +36,9 @@ pub fn gamma_p(a: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
+    if x == f64::INFINITY {
+        return 1.0;
+    }
     let log_prefactor = a * x.ln() - x - ln_gamma(a);
     if x < a + 1.0 {
         // Series: P = e^-x x^a / Γ(a+1) * Σ x^k / ((a+1)...(a+k)); converges fast here.
