@@ -1,0 +1,402 @@
+//! Renders model cubes natively (SPEC 3): pixel-integrated Sérsic stamps centred at
+//! ((BOXSIZE-1)/2, (BOXSIZE-1)/2), theta = THETA_IMAGE, each normalised to sum 1 in its box.
+
+mod stamp;
+
+pub use stamp::Stamp;
+
+use crate::cube::{read_cube, write_cube, Axis, Grid, ModelCube};
+use crate::error::{Error, Result};
+use crate::fits_util::{read_str_key, Card};
+use crate::sersic::b_n;
+use fitsio::FitsFile;
+use rayon::prelude::*;
+use stamp::Canonical;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// What the radius axis (10^LOGH) measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RadiusConvention {
+    /// The half-light radius along the semi-major axis (GALFIT, Imfit).
+    Major,
+    /// The circularised half-light radius sqrt(ab) = R_e,major * sqrt(q).
+    Circular,
+}
+
+impl RadiusConvention {
+    /// The semi-major half-light radius of a model of radius `r` and axis ratio `q`.
+    pub fn semi_major(self, r: f64, q: f64) -> f64 {
+        match self {
+            RadiusConvention::Major => r,
+            RadiusConvention::Circular => r / q.sqrt(),
+        }
+    }
+
+    /// The RADTYPE header value.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            RadiusConvention::Major => "HLR_MAJOR",
+            RadiusConvention::Circular => "HLR_CIRC",
+        }
+    }
+}
+
+/// One model: Sérsic index, axis ratio b/a, THETA_IMAGE in degrees, semi-major R_e in pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StampParams {
+    pub n: f64,
+    pub q: f64,
+    pub theta: f64,
+    pub re_major: f64,
+}
+
+/// Renders one stamp of `boxsize` x `boxsize` pixels.
+pub fn render_stamp(params: &StampParams, boxsize: usize) -> Result<Stamp> {
+    let StampParams {
+        n,
+        q,
+        theta,
+        re_major,
+    } = *params;
+    check_index(n)?;
+    check_axrat(q)?;
+    if !theta.is_finite() {
+        return Err(Error::Invalid(format!(
+            "position angle {theta} is not finite"
+        )));
+    }
+    if !(re_major.is_finite() && re_major > 0.0) {
+        return Err(Error::Invalid(format!(
+            "effective radius {re_major} must be positive and finite"
+        )));
+    }
+    check_box(boxsize)?;
+    stamp::render(&Canonical::new(n, q.min(1.0), theta, re_major), boxsize)
+}
+
+/// Smallest stamp the renderer accepts.
+pub const MIN_BOX: usize = 8;
+/// Largest Sérsic index accepted: beyond it the cusp outgrows what the tests cover.
+pub const MAX_INDEX: f64 = 20.0;
+/// Grid arithmetic (start + i * step) may overshoot q = 1 by rounding.
+const Q_SLACK: f64 = 1e-9;
+
+fn check_index(n: f64) -> Result<()> {
+    if !(n > 0.0 && n <= MAX_INDEX) {
+        return Err(Error::Invalid(format!(
+            "Sersic index {n} is outside (0, {MAX_INDEX}]"
+        )));
+    }
+    b_n(n).map(|_| ())
+}
+
+fn check_axrat(q: f64) -> Result<()> {
+    if !(q > 0.0 && q <= 1.0 + Q_SLACK) {
+        return Err(Error::Invalid(format!("axis ratio {q} is outside (0, 1]")));
+    }
+    Ok(())
+}
+
+fn check_box(boxsize: usize) -> Result<()> {
+    if boxsize < MIN_BOX {
+        return Err(Error::Invalid(format!(
+            "box size {boxsize} is below the minimum {MIN_BOX}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that every model of the grid can be rendered.
+pub fn validate_grid(grid: &Grid) -> Result<()> {
+    grid.validate().map_err(Error::Invalid)?;
+    check_box(grid.boxsize)?;
+    // Axes are regular, so their ends bound them.
+    let ends = |a: &Axis| [a.value(0), a.value(a.count - 1)];
+    for n in ends(&grid.index) {
+        check_index(n)?;
+    }
+    for q in ends(&grid.axrat) {
+        check_axrat(q)?;
+    }
+    for t in ends(&grid.posang) {
+        if !t.is_finite() {
+            return Err(Error::Invalid(format!("position angle {t} is not finite")));
+        }
+    }
+    for l in ends(&grid.logh) {
+        let r = 10f64.powf(l);
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Invalid(format!(
+                "log10 radius {l} gives no usable radius"
+            )));
+        }
+    }
+    grid.n_models()
+        .checked_mul(grid.stamp_len())
+        .and_then(|v| v.checked_mul(4))
+        .ok_or_else(|| Error::Invalid("the cube is too large to address".into()))?;
+    Ok(())
+}
+
+/// The index axis from a list of Sérsic indices, which must be evenly spaced (the cube
+/// stores INDEX0, DINDEX, NINDEX). One index gives step 0, as the original's cubes.
+pub fn index_axis(values: &[f64]) -> Result<Axis> {
+    let list = || {
+        values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match values {
+        [] => Err(Error::Invalid("no Sersic index given".into())),
+        [n] => Ok(Axis::new(*n, 0.0, 1)),
+        [first, second, ..] => {
+            let axis = Axis::new(*first, second - first, values.len());
+            let span = (values[values.len() - 1] - first).abs();
+            let regular = axis.step != 0.0
+                && values
+                    .iter()
+                    .enumerate()
+                    .all(|(i, v)| (axis.value(i) - v).abs() <= 1e-9 * span);
+            if regular {
+                Ok(axis)
+            } else {
+                Err(Error::Invalid(format!(
+                    "Sersic indices {} are not evenly spaced and distinct (the cube stores INDEX0, DINDEX, NINDEX)",
+                    list()
+                )))
+            }
+        }
+    }
+}
+
+/// The header cards recording how a cube was rendered (SPEC 3).
+pub fn convention_cards(grid: &Grid, radius: RadiusConvention) -> Vec<Card> {
+    vec![
+        Card::float(
+            "CENTER",
+            (grid.boxsize as f64 - 1.0) / 2.0,
+            "0-based pixel of profile centre (x and y)",
+        ),
+        Card::text(
+            "RADTYPE",
+            radius.header_value(),
+            match radius {
+                RadiusConvention::Major => "10**LOGH = semi-major half-light radius",
+                RadiusConvention::Circular => "10**LOGH = circularised half-light radius",
+            },
+        ),
+        Card::text(
+            "ANGCONV",
+            "THETA_IMAGE",
+            "deg CCW from +x toward +y (row index)",
+        ),
+        Card::text(
+            "FLUXNORM",
+            "BOXSUM=1",
+            "each stamp sums to 1 inside the box",
+        ),
+        Card::text(
+            "PIXRESP",
+            "integrated",
+            "profile integrated over each pixel",
+        ),
+        Card::text("GENERATR", "dre make_cube", "DRE in Rust"),
+    ]
+}
+
+/// Renders every model of the grid. `tick` is called once per model, from any thread.
+/// The result does not depend on the number of threads: each stamp is computed alone, and
+/// models that are the same image (theta = ±90, any theta at q = 1) are rendered once and
+/// copied.
+pub fn render_cube(
+    grid: &Grid,
+    radius: RadiusConvention,
+    tick: &(dyn Fn() + Sync),
+) -> Result<ModelCube> {
+    validate_grid(grid)?;
+    let len = grid.stamp_len();
+    let total = grid.n_models() * len;
+    let mut data: Vec<f32> = Vec::new();
+    data.try_reserve_exact(total).map_err(|_| {
+        Error::Invalid(format!(
+            "cannot allocate {:.1} GiB for the cube",
+            total as f64 * 4.0 / (1u64 << 30) as f64
+        ))
+    })?;
+    data.resize(total, 0.0);
+
+    // The first model of each distinct image renders; the others copy it.
+    let models: Vec<Canonical> = (0..grid.n_models())
+        .map(|k| {
+            let [i, j, t, r] = grid.unravel(k);
+            let q = grid.axrat.value(j).min(1.0);
+            let re = radius.semi_major(10f64.powf(grid.logh.value(r)), q);
+            Canonical::new(grid.index.value(i), q, grid.posang.value(t), re)
+        })
+        .collect();
+    let mut first: HashMap<[u64; 4], usize> = HashMap::new();
+    let source: Vec<usize> = models
+        .iter()
+        .enumerate()
+        .map(|(k, m)| *first.entry(m.key()).or_insert(k))
+        .collect();
+
+    data.par_chunks_mut(len)
+        .enumerate()
+        .filter(|(k, _)| source[*k] == *k)
+        .try_for_each(|(k, out)| -> Result<()> {
+            let s = stamp::render(&models[k], grid.boxsize)?;
+            for (o, v) in out.iter_mut().zip(&s.pixels) {
+                *o = *v as f32;
+            }
+            tick();
+            Ok(())
+        })?;
+    for (k, &src) in source.iter().enumerate() {
+        if src != k {
+            data.copy_within(src * len..(src + 1) * len, k * len);
+            tick();
+        }
+    }
+    Ok(ModelCube {
+        grid: grid.clone(),
+        data,
+    })
+}
+
+/// Renders the grid and writes it to `path` with its convention cards (atomically).
+pub fn make_cube(
+    path: &Path,
+    grid: &Grid,
+    radius: RadiusConvention,
+    tick: &(dyn Fn() + Sync),
+) -> Result<()> {
+    let cube = render_cube(grid, radius, tick)?;
+    write_cube(path, &cube, &convention_cards(grid, radius))
+}
+
+/// The original program's grid: n = 4; q = 0.1..1.0 step 0.1; theta = -90..90 step 15;
+/// log10 R_e = -0.4..1.6 step 0.1; 128x128 stamps (2730 models).
+pub fn default_grid() -> Grid {
+    Grid {
+        index: Axis::new(4.0, 0.0, 1),
+        axrat: Axis::new(0.1, 0.1, 10),
+        posang: Axis::new(-90.0, 15.0, 13),
+        logh: Axis::new(-0.4, 0.1, 21),
+        boxsize: 128,
+    }
+}
+
+/// File name of the default cube in a cache folder; the version changes with the renderer.
+const DEFAULT_CUBE_NAME: &str = "dre_default_cube_v1.fits";
+
+/// The path of the default cube (the default grid, semi-major radii) in `cache_dir`,
+/// rendered there first when it is missing, unreadable or not that cube.
+pub fn default_cube(cache_dir: &Path) -> Result<PathBuf> {
+    let path = cache_dir.join(DEFAULT_CUBE_NAME);
+    cached_cube(&path, &default_grid(), RadiusConvention::Major)?;
+    Ok(path)
+}
+
+/// Ensures `path` holds the cube of `grid` in convention `radius`, rendering it if not.
+fn cached_cube(path: &Path, grid: &Grid, radius: RadiusConvention) -> Result<()> {
+    if !is_cube_of(path, grid, radius) {
+        make_cube(path, grid, radius, &|| ())?;
+    }
+    Ok(())
+}
+
+/// Whether `path` reads as a whole cube of this grid and radius convention.
+fn is_cube_of(path: &Path, grid: &Grid, radius: RadiusConvention) -> bool {
+    let Ok(cube) = read_cube(path) else {
+        return false;
+    };
+    let radtype = FitsFile::open(path).ok().and_then(|mut f| {
+        let hdu = f.primary_hdu().ok()?;
+        read_str_key(&mut f, &hdu, "RADTYPE").ok()
+    });
+    cube.grid == *grid && radtype.as_deref() == Some(radius.header_value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_grid() -> Grid {
+        Grid {
+            index: Axis::new(4.0, 0.0, 1),
+            axrat: Axis::new(0.5, 0.5, 2),
+            posang: Axis::new(-90.0, 90.0, 3),
+            logh: Axis::new(0.0, 0.5, 2),
+            boxsize: 16,
+        }
+    }
+
+    #[test]
+    fn grid_validation_rejects_bad_grids() {
+        assert!(validate_grid(&tiny_grid()).is_ok());
+        assert!(validate_grid(&default_grid()).is_ok());
+        let bad = |f: &dyn Fn(&mut Grid)| {
+            let mut g = tiny_grid();
+            f(&mut g);
+            validate_grid(&g).unwrap_err().to_string()
+        };
+        assert!(bad(&|g| g.axrat = Axis::new(0.5, 0.3, 3)).contains("axis ratio 1.1"));
+        assert!(bad(&|g| g.axrat = Axis::new(0.0, 0.5, 2)).contains("axis ratio 0"));
+        assert!(bad(&|g| g.boxsize = 7).contains("box size 7"));
+        assert!(bad(&|g| g.index = Axis::new(-1.0, 1.0, 1)).contains("Sersic index -1"));
+        assert!(bad(&|g| g.logh.step = f64::NAN).contains("not finite"));
+        assert!(bad(&|g| g.posang.count = 0).contains("no values"));
+        assert!(bad(&|g| g.logh = Axis::new(400.0, 1.0, 1)).contains("log10 radius"));
+        // q = 1 reached by rounding is accepted.
+        let mut g = tiny_grid();
+        g.axrat = Axis::new(0.1, 0.1, 10);
+        assert!(validate_grid(&g).is_ok());
+    }
+
+    #[test]
+    fn index_axis_needs_even_spacing() {
+        assert_eq!(index_axis(&[4.0]).unwrap(), Axis::new(4.0, 0.0, 1));
+        assert_eq!(index_axis(&[3.0, 4.0]).unwrap(), Axis::new(3.0, 1.0, 2));
+        assert_eq!(
+            index_axis(&[1.0, 1.5, 2.0, 2.5]).unwrap(),
+            Axis::new(1.0, 0.5, 4)
+        );
+        let e = index_axis(&[3.0, 4.0, 6.0]).unwrap_err().to_string();
+        assert!(e.contains("3 4 6") && e.contains("evenly spaced"), "{e}");
+        assert!(index_axis(&[2.0, 2.0]).is_err());
+        assert!(index_axis(&[]).is_err());
+    }
+
+    #[test]
+    fn cache_rerenders_corrupt_or_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cube.fits");
+        let g = tiny_grid();
+        std::fs::write(&path, b"not a FITS file").unwrap();
+        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        let cube = read_cube(&path).unwrap();
+        assert_eq!(cube.grid, g);
+        assert!(is_cube_of(&path, &g, RadiusConvention::Major));
+        // Another convention or grid is not this cube.
+        assert!(!is_cube_of(&path, &g, RadiusConvention::Circular));
+        let mut other = g.clone();
+        other.boxsize = 32;
+        assert!(!is_cube_of(&path, &other, RadiusConvention::Major));
+        // A valid cache is kept as it is.
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+        // A truncated file is rendered again.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        assert_eq!(read_cube(&path).unwrap().data, cube.data);
+    }
+}
