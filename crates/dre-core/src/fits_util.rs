@@ -1,7 +1,11 @@
 //! Small helpers over fitsio: header cards and key reading with errors a user can act on.
 
+use crate::atomic::PendingFile;
+use crate::error::{AtPath, Result};
 use fitsio::hdu::FitsHdu;
+use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
+use std::path::Path;
 
 /// A header card to write.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,12 +51,20 @@ impl Card {
 }
 
 /// Reads a numeric key; the error says plainly when the key is missing.
-pub fn read_f64_key(f: &mut FitsFile, hdu: &FitsHdu, key: &str) -> Result<f64, String> {
+pub fn read_f64_key(
+    f: &mut FitsFile,
+    hdu: &FitsHdu,
+    key: &str,
+) -> std::result::Result<f64, String> {
     hdu.read_key::<f64>(f, key).map_err(|e| key_error(key, e))
 }
 
 /// Reads a text key; the error says plainly when the key is missing.
-pub fn read_str_key(f: &mut FitsFile, hdu: &FitsHdu, key: &str) -> Result<String, String> {
+pub fn read_str_key(
+    f: &mut FitsFile,
+    hdu: &FitsHdu,
+    key: &str,
+) -> std::result::Result<String, String> {
     hdu.read_key::<String>(f, key)
         .map_err(|e| key_error(key, e))
 }
@@ -64,4 +76,34 @@ fn key_error(key: &str, e: fitsio::errors::Error) -> String {
         }
         e => format!("header key {key}: {e}"),
     }
+}
+
+/// Writes a float32 image (`height` rows of `width`) as the primary HDU with `cards`, whole
+/// or not at all.
+pub fn write_image(
+    path: impl AsRef<Path>,
+    width: usize,
+    height: usize,
+    data: &[f32],
+    cards: &[Card],
+) -> Result<()> {
+    let path = path.as_ref();
+    let pending = PendingFile::new(path)?;
+    {
+        let dims = [height, width];
+        let desc = ImageDescription {
+            data_type: ImageType::Float,
+            dimensions: &dims,
+        };
+        let mut f = FitsFile::create(pending.path())
+            .with_custom_primary(&desc)
+            .open()
+            .at(path)?;
+        let hdu = f.primary_hdu().at(path)?;
+        hdu.write_image(&mut f, data).at(path)?;
+        for c in cards {
+            c.write(&mut f, &hdu).at(path)?;
+        }
+    }
+    pending.commit()
 }

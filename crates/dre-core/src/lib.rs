@@ -35,6 +35,7 @@ pub mod segment;
 pub mod sersic;
 pub mod sextractor;
 pub mod shift;
+pub mod simulate;
 pub mod summary;
 pub mod table;
 pub mod tile;

@@ -4,10 +4,8 @@
 //! The original writes each block transposed (a reshape/.T slip); we write them in the
 //! tile's orientation, so that the blocks line up with the tile in a viewer.
 
-use crate::error::{AtPath, Result};
-use crate::fits_util::Card;
-use fitsio::images::{ImageDescription, ImageType};
-use fitsio::FitsFile;
+use crate::error::Result;
+use crate::fits_util::write_image;
 use std::path::Path;
 
 /// Builds the mosaic, row-major, `boxsize` rows of `4 * boxsize`.
@@ -38,31 +36,8 @@ pub fn mosaic(
 }
 
 /// Writes a mosaic image, whole or not at all.
-pub fn write_mosaic(
-    path: impl AsRef<Path>,
-    image: &[f32],
-    boxsize: usize,
-    cards: &[Card],
-) -> Result<()> {
-    let path = path.as_ref();
-    let pending = crate::atomic::PendingFile::new(path)?;
-    {
-        let dims = [boxsize, 4 * boxsize];
-        let desc = ImageDescription {
-            data_type: ImageType::Float,
-            dimensions: &dims,
-        };
-        let mut f = FitsFile::create(pending.path())
-            .with_custom_primary(&desc)
-            .open()
-            .at(path)?;
-        let hdu = f.primary_hdu().at(path)?;
-        hdu.write_image(&mut f, image).at(path)?;
-        for c in cards {
-            c.write(&mut f, &hdu).at(path)?;
-        }
-    }
-    pending.commit()
+pub fn write_mosaic(path: impl AsRef<Path>, image: &[f32], boxsize: usize) -> Result<()> {
+    write_image(path, 4 * boxsize, boxsize, image, &[])
 }
 
 #[cfg(test)]

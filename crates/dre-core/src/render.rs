@@ -51,8 +51,27 @@ pub struct StampParams {
     pub re_major: f64,
 }
 
-/// Renders one stamp of `boxsize` x `boxsize` pixels.
+/// Renders one stamp of `boxsize` x `boxsize` pixels, centred at ((BOX-1)/2, (BOX-1)/2).
 pub fn render_stamp(params: &StampParams, boxsize: usize) -> Result<Stamp> {
+    check_params(params, boxsize)?;
+    stamp::render(&canonical(params), boxsize)
+}
+
+/// Renders one stamp centred at `centre` (0-based pixel coordinates of the box, anywhere),
+/// as a simulated galaxy at a sub-pixel position needs.
+pub fn render_at(params: &StampParams, boxsize: usize, centre: (f64, f64)) -> Result<Stamp> {
+    check_params(params, boxsize)?;
+    if !(centre.0.is_finite() && centre.1.is_finite()) {
+        return Err(Error::Invalid(format!("centre {centre:?} is not finite")));
+    }
+    stamp::render_at(&canonical(params), boxsize, centre)
+}
+
+fn canonical(p: &StampParams) -> Canonical {
+    Canonical::new(p.n, p.q.min(1.0), p.theta, p.re_major)
+}
+
+fn check_params(params: &StampParams, boxsize: usize) -> Result<()> {
     let StampParams {
         n,
         q,
@@ -71,8 +90,7 @@ pub fn render_stamp(params: &StampParams, boxsize: usize) -> Result<Stamp> {
             "effective radius {re_major} must be positive and finite"
         )));
     }
-    check_box(boxsize)?;
-    stamp::render(&Canonical::new(n, q.min(1.0), theta, re_major), boxsize)
+    check_box(boxsize)
 }
 
 /// Smallest stamp the renderer accepts.
@@ -333,6 +351,40 @@ mod tests {
             logh: Axis::new(0.0, 0.5, 2),
             boxsize: 16,
         }
+    }
+
+    #[test]
+    fn an_off_centre_stamp_is_the_centred_one_shifted() {
+        let p = StampParams {
+            n: 4.0,
+            q: 0.6,
+            theta: 30.0,
+            re_major: 2.5,
+        };
+        let a = render_stamp(&p, 32).unwrap();
+        // Centre moved by whole pixels: the same image, shifted, to the pixel tolerance.
+        let b = render_at(&p, 32, (15.5 + 3.0, 15.5 - 2.0)).unwrap();
+        let peak = a.pixels.iter().cloned().fold(0.0, f64::max);
+        for y in 4..28 {
+            for x in 4..28 {
+                let (sy, sx) = (y as i64 - 2, x as i64 + 3);
+                let want = a.pixels[y * 32 + x] * a.inbox;
+                let got = b.pixels[sy as usize * 32 + sx as usize] * b.inbox;
+                assert!(
+                    (got - want).abs() < 1e-6 * peak,
+                    "({y},{x}) {got} vs {want}"
+                );
+            }
+        }
+        // Centred on a pixel (odd offset): the cusp falls in that pixel.
+        let c = render_at(&p, 32, (10.0, 20.0)).unwrap();
+        let max = c
+            .pixels
+            .iter()
+            .cloned()
+            .enumerate()
+            .fold((0, 0.0), |m, (k, v)| if v > m.1 { (k, v) } else { m });
+        assert_eq!(max.0, 20 * 32 + 10);
     }
 
     #[test]

@@ -35,8 +35,10 @@ pub struct Fitted {
 }
 
 /// Reads a truth CSV (header line; columns X, Y, N_SERSIC, Q, THETA, LOG_RE, and SNR or
-/// SNR_EST; rows whose TYPE is not `gal` are stars and skipped).
-pub fn read_truth(path: impl AsRef<Path>) -> Result<Vec<Truth>> {
+/// SNR_EST; rows whose TYPE is not `gal` are stars and skipped). With `radius_column`, the
+/// true log radius is log10 of that column instead of LOG_RE (e.g. A_HLR, the semi-major
+/// radius of the golden truth, whose LOG_RE is circularised).
+pub fn read_truth(path: impl AsRef<Path>, radius_column: Option<&str>) -> Result<Vec<Truth>> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).at(path)?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -58,7 +60,7 @@ pub fn read_truth(path: impl AsRef<Path>) -> Result<Vec<Truth>> {
         col(&["N_SERSIC"])?,
         col(&["Q"])?,
         col(&["THETA"])?,
-        col(&["LOG_RE"])?,
+        col(&[radius_column.unwrap_or("LOG_RE")])?,
     );
     let cs = col(&["SNR", "SNR_EST"]).ok();
     let ctype = header.iter().position(|h| *h == "TYPE");
@@ -82,7 +84,10 @@ pub fn read_truth(path: impl AsRef<Path>) -> Result<Vec<Truth>> {
             n: num(cn)?,
             q: num(cq)?,
             theta: num(ct)?,
-            log_re: num(cr)?,
+            log_re: match radius_column {
+                Some(_) => num(cr)?.log10(),
+                None => num(cr)?,
+            },
             snr: match cs {
                 Some(c) => num(c)?,
                 None => f64::NAN,
@@ -442,11 +447,13 @@ mod tests {
             "ID,TYPE,X,Y,N_SERSIC,Q,THETA,RE,LOG_RE,SNR_EST\n1,gal,1,2,4,0.5,10,3,0.5,20\n2,star,5,5,0,1,0,0,0,99\n",
         )
         .unwrap();
-        let t = read_truth(&p).unwrap();
+        let t = read_truth(&p, None).unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!((t[0].x, t[0].log_re, t[0].snr), (1.0, 0.5, 20.0));
+        let t = read_truth(&p, Some("RE")).unwrap();
+        assert_eq!(t[0].log_re, 3f64.log10());
         std::fs::write(&p, "X,Y\n1,2\n").unwrap();
-        assert!(read_truth(&p)
+        assert!(read_truth(&p, None)
             .unwrap_err()
             .to_string()
             .contains("no N_SERSIC column"));

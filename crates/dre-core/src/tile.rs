@@ -170,7 +170,7 @@ pub fn fit_tile_on(
                 let model = models.model(k, &paths.cuts)?;
                 let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
                 let file = dir.join(format!("{}_{}_mosaic.fits", paths.name, obj.name));
-                write_mosaic(&file, &img, b, &[])?;
+                write_mosaic(&file, &img, b)?;
             }
             let (ext, number) = parse_object_name(&obj.name).expect("checked when read");
             rows.push(FitRow {

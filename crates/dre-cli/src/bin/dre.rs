@@ -4,7 +4,7 @@ use clap::Parser;
 use dre::compression::Compression;
 use dre::run::{run_with, Backend, Observer, PsfSource, RunConfig};
 use dre::tile::TileReport;
-use dre_cli::{init_threads, Reporter};
+use dre_cli::{cache_dir, init_threads, Reporter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -25,7 +25,10 @@ use std::time::Instant;
 #[derive(Parser, Debug)]
 #[command(name = "dre", version, verbatim_doc_comment)]
 struct Args {
-    /// Model cube (FITS, layout of the original's modelbulge.fits); same as -m
+    /// Model cube (FITS, layout of the original's modelbulge.fits); same as -m. Without one,
+    /// the default cube (n = 4; q = 0.1..1 step 0.1; theta = -90..90 step 15; log10 R_e =
+    /// -0.4..1.6 step 0.1, R_e along the major axis; 128x128) is rendered on first use into
+    /// $DRE_CACHE_DIR, else $XDG_CACHE_HOME/dre, else ~/.cache/dre, and reused afterwards
     #[arg(value_name = "MODEL")]
     model_pos: Option<PathBuf>,
 
@@ -182,10 +185,6 @@ fn main() -> ExitCode {
         out.error(e);
         return ExitCode::from(2);
     }
-    let Some(cube) = args.model.or(args.model_pos) else {
-        out.error("no model cube: give one with -m FILE");
-        return ExitCode::from(2);
-    };
     let backend = if args.gpu || args.device == "cuda" {
         match gpu_backend(&out) {
             Some(b) => b,
@@ -193,6 +192,23 @@ fn main() -> ExitCode {
         }
     } else {
         Backend::Cpu
+    };
+    let cube = match args.model.or(args.model_pos) {
+        Some(cube) => cube,
+        None => {
+            let dir = cache_dir();
+            out.info(format!(
+                "dre: no model cube given: the default cube (n = 4, 2730 models) from {}",
+                dir.display()
+            ));
+            match dre::render::default_cube(&dir) {
+                Ok(path) => path,
+                Err(e) => {
+                    out.error(e);
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let cfg = RunConfig {
         cube,

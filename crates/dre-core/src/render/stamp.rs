@@ -165,12 +165,27 @@ impl Profile {
     }
 }
 
-/// Renders one model (already validated: n > 0, 0 < q <= 1, re > 0, box >= 1).
+/// Renders one model (already validated: n > 0, 0 < q <= 1, re > 0, box >= 1), centred at
+/// ((BOX-1)/2, (BOX-1)/2).
 pub(crate) fn render(m: &Canonical, boxsize: usize) -> Result<Stamp> {
+    let c = (boxsize as f64 - 1.0) / 2.0;
+    render_with(m, boxsize, (c, c), Symmetry::of(m))
+}
+
+/// Renders one model centred anywhere: pixel (0-based) coordinates `centre` of the box.
+pub(crate) fn render_at(m: &Canonical, boxsize: usize, centre: (f64, f64)) -> Result<Stamp> {
+    render_with(m, boxsize, centre, Symmetry::None)
+}
+
+fn render_with(
+    m: &Canonical,
+    boxsize: usize,
+    (cx, cy): (f64, f64),
+    sym: Symmetry,
+) -> Result<Stamp> {
     let p = Profile::new(m)?;
     let b = boxsize;
-    let c = (b as f64 - 1.0) / 2.0;
-    let centre_of = |k: usize| ((k % b) as f64 - c, (k / b) as f64 - c);
+    let centre_of = |k: usize| ((k % b) as f64 - cx, (k / b) as f64 - cy);
     let touches = |(x, y): (f64, f64)| x.abs() <= 0.5 && y.abs() <= 0.5;
 
     let mut pix = vec![0.0_f64; b * b];
@@ -182,12 +197,15 @@ pub(crate) fn render(m: &Canonical, boxsize: usize) -> Result<Stamp> {
             peak = peak.max(*v);
         }
     }
+    if peak == 0.0 {
+        // The centre is off the box: scale the tolerance by the profile's central pixel.
+        peak = cusp_pixel(&p, (0.0, 0.0));
+    }
     let cells = Cells {
         p: &p,
         tau: REL_TOL * peak,
         tiny: TINY_SHARE * REL_TOL * peak,
     };
-    let sym = Symmetry::of(m);
     for k in 0..b * b {
         let (i, j) = (k / b, k % b);
         let (orbit, len) = sym.orbit(i, j, b - 1);
@@ -215,6 +233,8 @@ pub(crate) fn render(m: &Canonical, boxsize: usize) -> Result<Stamp> {
 /// makes symmetric pixels bit-identical and saves the work.
 #[derive(Clone, Copy, Debug)]
 enum Symmetry {
+    /// Off-centre: no symmetry of the pixel grid.
+    None,
     Point,
     PointMirror,
     PointDiagonal,
@@ -249,6 +269,7 @@ impl Symmetry {
         ];
         let mut out = [(0, 0); 8];
         let picks: &[usize] = match self {
+            Symmetry::None => &[0],
             Symmetry::Point => &[0, 1],
             Symmetry::PointMirror => &[0, 1, 2, 3],
             Symmetry::PointDiagonal => &[0, 1, 4, 5],
