@@ -2,15 +2,15 @@
 //!
 //! Prints a markdown table: convolution seconds per tile, fit objects/s and ns per
 //! model-pixel (model-pixel = one model times one segment pixel, the original's unit) on
-//! 1 and 2 threads, for the golden 180-model cube and a 2730-model cube of the original's
-//! default grid, and the peak memory of a whole tile against the size of the cube.
+//! 1 and 2 threads, for the golden 180-model cube and the default 2730-model cube, and the peak memory of a whole tile against the size of the cube.
 
 use dre::compression::Compression;
 use dre::convolve::convolve_cube;
-use dre::cube::{read_cube, write_cube, Axis, Grid, ModelCube};
+use dre::cube::{read_cube, write_cube, ModelCube};
 use dre::cutfile::CutReader;
 use dre::fit::{fit_batch, Prepared};
 use dre::psf::read_psf;
+use dre::render::{default_grid, render_cube, RadiusConvention};
 use dre::run::{run, Observer, PsfSource, RunConfig};
 use dre::tile::TileReport;
 use std::path::Path;
@@ -34,45 +34,9 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The original's default grid: n = 4, q = 0.1..1.0, theta = -90..90 step 15,
-/// log10 R_e = -0.4..1.6 step 0.1, 128x128: 2730 models.
-fn default_grid() -> Grid {
-    Grid {
-        index: Axis::new(4.0, 1.0, 1),
-        axrat: Axis::new(0.1, 0.1, 10),
-        posang: Axis::new(-90.0, 15.0, 13),
-        logh: Axis::new(-0.4, 0.1, 21),
-        boxsize: 128,
-    }
-}
-
-/// De Vaucouleurs stamps sampled at pixel centres: the shape and the sizes of a real cube,
-/// which is all the timing depends on.
-fn synthetic_cube(grid: Grid) -> ModelCube {
-    let b = grid.boxsize;
-    let c = (b as f64 - 1.0) / 2.0;
-    let mut data = vec![0f32; grid.n_models() * b * b];
-    data.chunks_exact_mut(b * b)
-        .enumerate()
-        .for_each(|(k, stamp)| {
-            let [_, q, t, r] = grid.unravel(k);
-            let (q, th, re) = (
-                grid.axrat.value(q),
-                grid.posang.value(t).to_radians(),
-                10f64.powf(grid.logh.value(r)),
-            );
-            let mut sum = 0.0;
-            for (p, v) in stamp.iter_mut().enumerate() {
-                let (x, y) = ((p % b) as f64 - c, (p / b) as f64 - c);
-                let (xp, yp) = (x * th.cos() + y * th.sin(), -x * th.sin() + y * th.cos());
-                let rr = (xp * xp + yp * yp / (q * q)).sqrt() / re;
-                let i = (-7.669 * (rr.powf(0.25) - 1.0)).exp();
-                *v = i as f32;
-                sum += i;
-            }
-            stamp.iter_mut().for_each(|v| *v /= sum as f32);
-        });
-    ModelCube { grid, data }
+/// The default cube (the original's grid, 2730 models), rendered.
+fn default_cube() -> ModelCube {
+    render_cube(&default_grid(), RadiusConvention::Major, &|| {}).unwrap()
 }
 
 fn golden_objects(boxsize: usize, copies: usize) -> Vec<Prepared> {
@@ -182,7 +146,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     let golden = read_cube(g.join("cube_small.fits")).unwrap();
     bench_cube("golden cube_small", &golden, 8);
-    let big = synthetic_cube(default_grid());
+    let big = default_cube();
     bench_cube("default grid (2730)", &big, 8);
 
     let dir = tempfile::tempdir().unwrap();

@@ -8,11 +8,32 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Render a cube of noiseless, flux-normalised Sérsic models on a regular grid of
-/// (index, axis ratio, position angle, log10 half-light radius). Defaults: the original
-/// DRE grid (n = 4; q = 0.1..1; theta = -90..90 step 15; log10 R_e = -0.4..1.6; 128 px).
+/// Render a cube of noiseless, flux-normalised Sérsic models for dre.
+///
+/// The grid has four regular axes: Sérsic index n (--index), axis ratio q = b/a
+/// (--axrat0/--daxrat/--naxrat), position angle theta (--posang0/--dposang/--nposang) and
+/// log10 of the half-light radius in pixels (--logh0/--dlogh/--nlogh), each stamp
+/// --boxsize pixels square. The defaults are the original DRE's grid: n = 4;
+/// q = 0.1..1.0 step 0.1; theta = -90..90 step 15; log10 R_e = -0.4..1.6 step 0.1; 128x128
+/// pixels: 2730 models, rendered in a few seconds.
+///
+/// Convention (written into the header): R_e along the semi-major axis (GALFIT's; with
+/// --radius circular, the circularised sqrt(ab)); theta is SExtractor's THETA_IMAGE, the
+/// major axis counter-clockwise from +x; the centre is pixel ((BOX-1)/2, (BOX-1)/2); the
+/// exact b_n; each pixel holds the integral of the profile over the pixel; each stamp sums to
+/// 1 in the box. The same image (theta = -90 and +90, any theta at q = 1) is bit-identical,
+/// and the cube is the same bit for bit on any number of threads.
+///
+/// The file has the layout of the original's modelbulge.fits (readable by its ModelsCube
+/// and by dre): numpy shape (NINDEX*NAXRAT, NPOSANG*BOXSIZE, NLOGH*BOXSIZE) with the grid in
+/// INDEX0 DINDEX NINDEX, AXRAT0 DAXRAT NAXRAT, POSANG0 DPOSANG NPOSANG, LOGH0 DLOGH NLOGH and
+/// BOXSIZE. It is written to a temporary file and renamed: never half-written.
+///
+/// Exit status: 0 on success; 1 for a grid that cannot be rendered (q > 1 or <= 0, a box
+/// under 8, a non-finite value, an uneven --index list) or an unwritable output, with one
+/// line on stderr.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, verbatim_doc_comment)]
 struct Cli {
     /// Sérsic indices (one, or an evenly spaced list)
     #[arg(long, num_args = 1.., default_values_t = [4.0])]
