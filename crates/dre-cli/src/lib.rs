@@ -82,6 +82,16 @@ impl Reporter {
         }
     }
 
+    /// Ends a run over `total` items of which `failed` failed: clears the bar, says how many
+    /// failed, and tells whether all went well.
+    pub fn finish_run(&self, failed: usize, total: usize, items: &str) -> bool {
+        self.finish_bar();
+        if failed > 0 {
+            self.error(format!("{failed} of {total} {items} failed"));
+        }
+        failed == 0
+    }
+
     pub fn finish_bar(&self) {
         if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
             b.finish_and_clear();

@@ -109,9 +109,5 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<bool> {
         }
         out.advance(1);
     }
-    out.finish_bar();
-    if failed > 0 {
-        out.error(format!("{failed} of {total} tiles failed"));
-    }
-    Ok(failed == 0)
+    Ok(out.finish_run(failed, total, "tiles"))
 }

@@ -209,9 +209,5 @@ fn run(args: Args, files: Vec<Vec<String>>, out: &Reporter) -> dre::Result<bool>
         }
         out.advance(1);
     }
-    out.finish_bar();
-    if failed > 0 {
-        out.error(format!("{failed} of {total} images failed"));
-    }
-    Ok(failed == 0)
+    Ok(out.finish_run(failed, total, "images"))
 }
