@@ -6,7 +6,7 @@
 
 use dre::compression::Compression;
 use dre::convolve::convolve_cube;
-use dre::cube::{read_cube, write_cube, ModelCube};
+use dre::cube::{read_cube, write_cube, ModelCube, Twins};
 use dre::cutfile::CutReader;
 use dre::fit::{fit_batch, Prepared};
 use dre::psf::read_psf;
@@ -67,10 +67,11 @@ fn bench_cube(label: &str, cube: &ModelCube, copies: usize) {
     let objs = golden_objects(cube.grid.boxsize, copies);
     let model_pixels: f64 =
         objs.iter().map(|o| o.n_seg as f64).sum::<f64>() * cube.n_models() as f64;
+    let twins = Twins::of(&convolved);
     for (i, n) in [1, 2].into_iter().enumerate() {
         let t = time(3, || {
             pool(n).install(|| {
-                std::hint::black_box(fit_batch(&convolved.data, cube.grid.boxsize, &objs))
+                std::hint::black_box(fit_batch(&convolved.data, cube.grid.boxsize, &objs, &twins))
             });
         });
         println!(

@@ -8,7 +8,7 @@
 //! columns in one batched call on a transposed buffer). Plans and the PSF spectrum are made
 //! once per tile; each thread has its own scratch buffers.
 
-use crate::cube::ModelCube;
+use crate::cube::{ModelCube, Twins};
 use crate::psf::Psf;
 use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
@@ -151,14 +151,19 @@ impl Convolver {
     }
 }
 
-/// Convolves every stamp of the cube in place, in parallel on the current rayon pool.
+/// Convolves every stamp of the cube in place, in parallel on the current rayon pool; twin
+/// stamps (the same image) are convolved once and copied.
 pub fn convolve_cube(cube: &mut ModelCube, psf: &Psf) -> Result<(), String> {
     let conv = Convolver::new(psf, cube.grid.boxsize)?;
+    let twins = Twins::of(cube);
     let len = cube.grid.stamp_len();
     cube.data
         .par_chunks_mut(len)
+        .enumerate()
         .with_min_len(4)
-        .for_each_init(|| conv.scratch(), |s, stamp| conv.convolve(stamp, s));
+        .filter(|(k, _)| twins.is_first(*k))
+        .for_each_init(|| conv.scratch(), |s, (_, stamp)| conv.convolve(stamp, s));
+    twins.fill(&mut cube.data, len);
     Ok(())
 }
 

@@ -163,6 +163,79 @@ impl ModelCube {
     }
 }
 
+/// For each model of a cube, the first model holding the same image (itself if none): the
+/// same orientation (theta equal modulo 180, or any theta at q = 1) at the same n, q and R_e,
+/// confirmed bit for bit. Such twins are convolved and fitted once and copied, which keeps
+/// their chi values, and so the first-minimum tie rule, exact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Twins(Vec<usize>);
+
+impl Twins {
+    /// Every model its own (no sharing).
+    pub fn none(n_models: usize) -> Twins {
+        Twins((0..n_models).collect())
+    }
+
+    pub fn of(cube: &ModelCube) -> Twins {
+        let g = &cube.grid;
+        let [ni, nq, nt, nr] = g.shape();
+        let mut first: Vec<usize> = (0..g.n_models()).collect();
+        let same_angle = |a: f64, b: f64| ((a - b).abs() % 180.0) == 0.0;
+        for i in 0..ni {
+            for q in 0..nq {
+                let round = (g.axrat.value(q) - 1.0).abs() < 1e-9;
+                for t in 1..nt {
+                    let Some(t0) = (0..t)
+                        .find(|&t0| round || same_angle(g.posang.value(t), g.posang.value(t0)))
+                    else {
+                        continue;
+                    };
+                    for r in 0..nr {
+                        let k = ((i * nq + q) * nt + t) * nr + r;
+                        let k0 = ((i * nq + q) * nt + t0) * nr + r;
+                        if cube.model(k) == cube.model(k0) {
+                            first[k] = first[k0];
+                        }
+                    }
+                }
+            }
+        }
+        Twins(first)
+    }
+
+    /// The model whose image model `k` shares.
+    pub fn first(&self, k: usize) -> usize {
+        self.0[k]
+    }
+
+    pub fn is_first(&self, k: usize) -> bool {
+        self.0[k] == k
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Number of distinct images.
+    pub fn distinct(&self) -> usize {
+        (0..self.0.len()).filter(|&k| self.is_first(k)).count()
+    }
+
+    /// Copies each first model's `width` values in `per_model` (model-major) to its twins.
+    pub fn fill<T: Copy>(&self, per_model: &mut [T], width: usize) {
+        for k in 0..self.0.len() {
+            let j = self.0[k];
+            if j != k {
+                per_model.copy_within(j * width..(j + 1) * width, k * width);
+            }
+        }
+    }
+}
+
 /// Reads the grid of a cube file from its header, without the images.
 pub fn read_grid(path: impl AsRef<Path>) -> Result<Grid> {
     let path = path.as_ref();
@@ -338,6 +411,38 @@ mod tests {
         assert_eq!(g.unravel(2), [0, 0, 1, 0]);
         assert_eq!(g.unravel(6), [0, 1, 0, 0]);
         assert_eq!(g.unravel(23), [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn twins_are_the_same_orientation_and_identical() {
+        // theta -90, 0, 90; q 0.5 and 1.
+        let g = grid();
+        let mut data = vec![0f32; g.n_models() * g.stamp_len()];
+        for (k, stamp) in data.chunks_exact_mut(g.stamp_len()).enumerate() {
+            let [n, q, t, r] = g.unravel(k);
+            // Same image for theta -90 and +90, and for every theta at q = 1.
+            let t = if q == 1 { 0 } else { t % 2 };
+            stamp.fill((((n * 2 + q) * 3 + t) * 2 + r) as f32);
+        }
+        // ... except one pair that is not bit-identical: no twin then.
+        let k_odd = g.n_models() - 1; // n 1, q 1, theta 90, r 1: twin of theta -90
+        data[k_odd * g.stamp_len()] += 1.0;
+        let cube = ModelCube {
+            grid: g.clone(),
+            data,
+        };
+        let tw = Twins::of(&cube);
+        assert_eq!(tw.first(4), 0); // q 0.5, theta 90 -> theta -90
+        assert_eq!(tw.first(2), 2); // theta 0 is its own
+        assert_eq!(tw.first(6 + 2), 6); // q 1: every theta -> theta -90
+        assert_eq!(tw.first(6 + 5), 6 + 1);
+        assert_eq!(tw.first(k_odd), k_odd);
+        // Per index: 2 twins at q = 0.5, 4 at q = 1; less the altered one.
+        assert_eq!(tw.distinct(), 24 - 2 * 6 + 1);
+        let mut v: Vec<usize> = (0..24).map(|k| k * 10).collect();
+        tw.fill(&mut v, 1);
+        assert_eq!(v[4], 0);
+        assert_eq!(v[2], 20);
     }
 
     #[test]

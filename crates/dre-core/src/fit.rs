@@ -12,6 +12,7 @@
 //! Objects are fitted in batches: each pass over a block of models serves every object of the
 //! batch while the block is in cache, and blocks run in parallel on the rayon pool.
 
+use crate::cube::Twins;
 use crate::cutfile::Cut;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -242,7 +243,14 @@ fn term(s: f32, m: f32, d: f32, r2: f32) -> f32 {
 /// Fills `out[kk * objects.len() + j]` with the chi of object j against model `kk` of the
 /// block. Objects outside, models inside: an object's packed pixels stay in L1 while the
 /// block's models stay in L2.
-fn fit_block(models: &[f32], stamp: usize, objects: &[Prepared], out: &mut [f32]) {
+fn fit_block(
+    models: &[f32],
+    k0: usize,
+    twins: &Twins,
+    stamp: usize,
+    objects: &[Prepared],
+    out: &mut [f32],
+) {
     let nb = objects.len();
     #[cfg(target_arch = "x86_64")]
     let avx2 =
@@ -250,6 +258,9 @@ fn fit_block(models: &[f32], stamp: usize, objects: &[Prepared], out: &mut [f32]
     for (j, o) in objects.iter().enumerate() {
         assert_eq!(o.stamp, stamp, "object prepared for another stamp size");
         for (kk, model) in models.chunks_exact(stamp).enumerate() {
+            if !twins.is_first(k0 + kk) {
+                continue; // copied from its twin afterwards
+            }
             #[cfg(target_arch = "x86_64")]
             if avx2 {
                 // SAFETY: the CPU has AVX2 and FMA, and `model` holds `o.stamp` pixels.
@@ -336,10 +347,17 @@ mod avx2 {
 }
 
 /// Chi cubes of a batch of objects against every model of a convolved cube: `result[j]` is
-/// object j's cube, flat in the cube's C order (n, q, theta, logr).
-pub fn fit_batch(models: &[f32], boxsize: usize, objects: &[Prepared]) -> Vec<Vec<f32>> {
+/// object j's cube, flat in the cube's C order (n, q, theta, logr). Twin models are fitted
+/// once and copied.
+pub fn fit_batch(
+    models: &[f32],
+    boxsize: usize,
+    objects: &[Prepared],
+    twins: &Twins,
+) -> Vec<Vec<f32>> {
     let stamp = boxsize * boxsize;
     let n_models = models.len() / stamp;
+    assert_eq!(twins.len(), n_models, "twins of another cube");
     let nb = objects.len();
     if nb == 0 {
         return Vec::new();
@@ -348,7 +366,9 @@ pub fn fit_batch(models: &[f32], boxsize: usize, objects: &[Prepared]) -> Vec<Ve
     by_model
         .par_chunks_mut(BLOCK * nb)
         .zip(models.par_chunks(BLOCK * stamp))
-        .for_each(|(out, block)| fit_block(block, stamp, objects, out));
+        .enumerate()
+        .for_each(|(blk, (out, block))| fit_block(block, blk * BLOCK, twins, stamp, objects, out));
+    twins.fill(&mut by_model, nb);
     (0..nb)
         .map(|j| (0..n_models).map(|k| by_model[k * nb + j]).collect())
         .collect()
@@ -400,7 +420,7 @@ mod tests {
             .into_iter()
             .map(|s| Prepared::new(&cut(b, s), b, Path::new("t.h5")).unwrap())
             .collect();
-        let chi = fit_batch(&ms, b, &objs);
+        let chi = fit_batch(&ms, b, &objs, &Twins::none(19));
         for (o, cube) in objs.iter().zip(&chi) {
             for (k, &c) in cube.iter().enumerate() {
                 let want = o.chi_exact(&ms[k * b * b..(k + 1) * b * b]);
@@ -432,7 +452,13 @@ mod tests {
     }
 
     fn assert_like_numpy(c: &Cut, ms: &[f32], b: usize) {
-        let chi = fit_batch(ms, b, &[Prepared::new(c, b, Path::new("t")).unwrap()]);
+        let n = ms.len() / (b * b);
+        let chi = fit_batch(
+            ms,
+            b,
+            &[Prepared::new(c, b, Path::new("t")).unwrap()],
+            &Twins::none(n),
+        );
         for (k, &got) in chi[0].iter().enumerate() {
             let want = numpy_chi(c, &ms[k * b * b..(k + 1) * b * b]);
             let same = (got.is_nan() && want.is_nan())

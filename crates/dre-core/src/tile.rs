@@ -4,7 +4,7 @@
 
 use crate::chifile::ChiWriter;
 use crate::compression::Compression;
-use crate::cube::{Grid, ModelCube};
+use crate::cube::{Grid, ModelCube, Twins};
 use crate::cutfile::{parse_object_name, Cut, CutReader};
 use crate::error::{Error, Result};
 use crate::fit::{fit_batch, Prepared};
@@ -48,8 +48,8 @@ pub fn count_objects(cuts: &Path) -> Result<usize> {
 
 /// The convolved models a tile is fitted against, and what fits them.
 pub enum Models<'a> {
-    /// The cube convolved in host memory, fitted by the CPU kernel.
-    Host(&'a ModelCube),
+    /// The cube convolved in host memory, fitted by the CPU kernel, and its twin models.
+    Host(&'a ModelCube, Twins),
     /// The cube convolved on a GPU, fitted there.
     #[cfg(feature = "cuda")]
     Gpu(&'a mut crate::gpu::GpuFitter),
@@ -58,7 +58,7 @@ pub enum Models<'a> {
 impl Models<'_> {
     fn grid(&self) -> Grid {
         match self {
-            Models::Host(c) => c.grid.clone(),
+            Models::Host(c, _) => c.grid.clone(),
             #[cfg(feature = "cuda")]
             Models::Gpu(g) => g.grid().expect("the run loads the cube first").clone(),
         }
@@ -67,7 +67,7 @@ impl Models<'_> {
     #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     fn fit(&mut self, objects: &[Prepared], cuts: &Path) -> Result<Vec<Vec<f32>>> {
         match self {
-            Models::Host(c) => Ok(fit_batch(&c.data, c.grid.boxsize, objects)),
+            Models::Host(c, twins) => Ok(fit_batch(&c.data, c.grid.boxsize, objects, twins)),
             #[cfg(feature = "cuda")]
             Models::Gpu(g) => g.fit_batch(objects).map_err(|e| Error::file(cuts, e)),
         }
@@ -76,7 +76,7 @@ impl Models<'_> {
     #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     fn model(&self, k: usize, cuts: &Path) -> Result<Cow<'_, [f32]>> {
         match self {
-            Models::Host(c) => Ok(Cow::Borrowed(c.model(k))),
+            Models::Host(c, _) => Ok(Cow::Borrowed(c.model(k))),
             #[cfg(feature = "cuda")]
             Models::Gpu(g) => g.model(k).map(Cow::Owned).map_err(|e| Error::file(cuts, e)),
         }
@@ -92,7 +92,14 @@ pub fn fit_tile(
     chunk: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<TileReport> {
-    fit_tile_on(Models::Host(cube), paths, compression, chunk, progress)
+    let twins = Twins::of(cube);
+    fit_tile_on(
+        Models::Host(cube, twins),
+        paths,
+        compression,
+        chunk,
+        progress,
+    )
 }
 
 /// [`fit_tile`] against the models of either backend.

@@ -7,7 +7,7 @@
 //! "skipped: ..." on stderr and pass.
 
 use dre::convolve::convolve_cube;
-use dre::cube::{read_cube, ModelCube};
+use dre::cube::{read_cube, ModelCube, Twins};
 use dre::cutfile::CutReader;
 use dre::fit::{fit_batch, Prepared};
 use dre::gpu::emulate;
@@ -63,7 +63,7 @@ fn emulated_fit_kernel_matches_the_cpu_backend() {
     let (mut cube, psf, objs) = golden();
     convolve_cube(&mut cube, &psf).unwrap();
     let b = cube.grid.boxsize;
-    let cpu = fit_batch(&cube.data, b, &objs);
+    let cpu = fit_batch(&cube.data, b, &objs, &Twins::of(&cube));
     let packed = Packed::new(&objs, b * b).unwrap();
     let emu = by_object(&emulate::fit(&cube.data, b * b, &packed), cube.n_models());
     assert_eq!(emu.len(), objs.len());
@@ -157,7 +157,7 @@ mod device {
         let emu = by_object(&emulate::fit(&dev_conv, b * b, &packed), cube.n_models());
         let mut fft = cube.clone();
         convolve_cube(&mut fft, &psf).unwrap();
-        let cpu = fit_batch(&fft.data, b, &objs);
+        let cpu = fit_batch(&fft.data, b, &objs, &Twins::of(&fft));
         for (j, o) in objs.iter().enumerate() {
             for d in [&dev[j], &dev[j + objs.len()]] {
                 assert_close(d, &emu[j], 1e-6, 1e-6, &o.name);
