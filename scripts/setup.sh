@@ -9,14 +9,15 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need_apt=0
-for pkg in libhdf5-dev libcfitsio-dev pkg-config source-extractor psfex python3-venv; do
+for pkg in ca-certificates libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip xz-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
   echo "== installing Debian packages"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-    libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip xz-utils >/dev/null
+    ca-certificates libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex \
+    python3-venv python3-pip xz-utils >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then
