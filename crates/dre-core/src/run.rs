@@ -161,6 +161,30 @@ fn tally(report: &mut RunReport, obs: &dyn Observer, name: &str, result: Result<
     }
 }
 
+/// The walk both backends share: each tile is announced, its PSF read, `fit` called with
+/// them (convolving as it needs), and the outcome tallied.
+fn for_each_tile(
+    cfg: &RunConfig,
+    obs: &dyn Observer,
+    tiles: &[(String, PathBuf)],
+    mut fit: impl FnMut(&TilePaths, Psf, &Path) -> Result<TileReport>,
+) -> RunReport {
+    let mut report = RunReport {
+        tiles: tiles.len(),
+        ..RunReport::default()
+    };
+    for (i, (name, cuts)) in tiles.iter().enumerate() {
+        let result = count_objects(cuts).and_then(|n| {
+            obs.tile_started(i, tiles.len(), name, n);
+            let psf_file = cfg.psf.for_tile(name);
+            let psf = read_psf(&psf_file)?;
+            fit(&tile_paths(cfg, name, cuts), psf, &psf_file)
+        });
+        tally(&mut report, obs, name, result);
+    }
+    report
+}
+
 /// The GPU run: the raw cube is uploaded once and the host copy dropped; the device keeps
 /// it and a convolved copy, redone only when a tile's PSF differs from the last one.
 #[cfg(feature = "cuda")]
@@ -174,60 +198,36 @@ fn run_gpu(
     gpu.load_cube(&cube)
         .map_err(|e| Error::file(&cfg.cube, e))?;
     drop(cube);
-    let mut report = RunReport {
-        tiles: tiles.len(),
-        ..RunReport::default()
-    };
-    for (i, (name, cuts)) in tiles.iter().enumerate() {
-        let result = count_objects(cuts).and_then(|n| {
-            obs.tile_started(i, tiles.len(), name, n);
-            let psf_file = cfg.psf.for_tile(name);
-            let psf = read_psf(&psf_file)?;
-            let start = Instant::now();
-            if gpu.convolve(&psf).map_err(|m| Error::file(&psf_file, m))? {
-                obs.convolved(start.elapsed().as_secs_f64());
-            }
-            let paths = tile_paths(cfg, name, cuts);
-            fit_tile_on(Models::Gpu(gpu), &paths, cfg.compression, cfg.chunk, &|k| {
-                obs.objects_done(k)
-            })
-        });
-        tally(&mut report, obs, name, result);
-    }
-    Ok(report)
+    Ok(for_each_tile(cfg, obs, &tiles, |paths, psf, psf_file| {
+        let start = Instant::now();
+        if gpu.convolve(&psf).map_err(|m| Error::file(psf_file, m))? {
+            obs.convolved(start.elapsed().as_secs_f64());
+        }
+        fit_tile_on(Models::Gpu(gpu), paths, cfg.compression, cfg.chunk, &|k| {
+            obs.objects_done(k)
+        })
+    }))
 }
 
 fn run_cpu(cfg: &RunConfig, obs: &dyn Observer) -> Result<RunReport> {
     let tiles = list_tiles(&cfg.cuts_dir)?;
     let mut cube = read_cube(&cfg.cube)?;
     let mut convolved_with: Option<Psf> = None;
-    let mut report = RunReport {
-        tiles: tiles.len(),
-        ..RunReport::default()
-    };
-    for (i, (name, cuts)) in tiles.iter().enumerate() {
-        let result = count_objects(cuts).and_then(|n| {
-            obs.tile_started(i, tiles.len(), name, n);
-            let psf = read_psf(cfg.psf.for_tile(name))?;
-            if convolved_with.as_ref() != Some(&psf) {
-                // A convolved cube, or one whose re-read failed, must be read afresh.
-                if convolved_with.take().is_some() || cube.data.is_empty() {
-                    reload(&mut cube, &cfg.cube)?;
-                }
-                let start = Instant::now();
-                let psf_file = cfg.psf.for_tile(name);
-                convolve_cube(&mut cube, &psf).map_err(|m| Error::file(psf_file, m))?;
-                convolved_with = Some(psf);
-                obs.convolved(start.elapsed().as_secs_f64());
+    Ok(for_each_tile(cfg, obs, &tiles, |paths, psf, psf_file| {
+        if convolved_with.as_ref() != Some(&psf) {
+            // A convolved cube, or one whose re-read failed, must be read afresh.
+            if convolved_with.take().is_some() || cube.data.is_empty() {
+                reload(&mut cube, &cfg.cube)?;
             }
-            let paths = tile_paths(cfg, name, cuts);
-            fit_tile(&cube, &paths, cfg.compression, cfg.chunk, &|k| {
-                obs.objects_done(k)
-            })
-        });
-        tally(&mut report, obs, name, result);
-    }
-    Ok(report)
+            let start = Instant::now();
+            convolve_cube(&mut cube, &psf).map_err(|m| Error::file(psf_file, m))?;
+            convolved_with = Some(psf);
+            obs.convolved(start.elapsed().as_secs_f64());
+        }
+        fit_tile(&cube, paths, cfg.compression, cfg.chunk, &|k| {
+            obs.objects_done(k)
+        })
+    }))
 }
 
 /// Reads the cube file again, freeing the convolved copy first so that only one is held.
