@@ -64,7 +64,7 @@ impl Reporter {
         let bar = if self.show_bars() {
             let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
             b.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+                ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} (eta {eta})")
                     .expect("valid template")
                     .progress_chars("=> "),
             );
