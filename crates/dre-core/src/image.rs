@@ -17,7 +17,10 @@ pub struct ImageHdu {
 }
 
 impl ImageHdu {
-    /// Opens HDU `ext` (0 = primary) of `path`, which must be a 2-D image.
+    /// Opens the image of extension `ext` of `path`, counted as SExtractor's EXT_NUMBER
+    /// counts: the ext-th HDU holding a 2-D image, from 1 (0, a catalogue without
+    /// EXT_NUMBER, is the first). A plain image is extension 1 in HDU 0; a multi-extension
+    /// file with an empty primary has extension k in HDU k, and so have its check images.
     pub fn open(path: impl AsRef<Path>, ext: usize) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
@@ -25,20 +28,34 @@ impl ImageHdu {
         }
         let mut file = FitsFile::open(&path)
             .map_err(|e| Error::file(&path, format!("not a readable FITS file: {}", message(e))))?;
-        let hdu = file
-            .hdu(ext)
-            .map_err(|_| Error::file(&path, format!("no HDU {ext}")))?;
-        let (width, height) = match &hdu.info {
-            HduInfo::ImageInfo { shape, .. } if shape.len() == 2 => (shape[1], shape[0]),
-            _ => return Err(Error::file(&path, format!("HDU {ext} is not a 2-D image"))),
-        };
-        Ok(ImageHdu {
-            path,
-            file,
-            hdu,
-            width,
-            height,
-        })
+        let n = file
+            .num_hdus()
+            .map_err(|e| Error::file(&path, message(e)))?;
+        let mut seen = 0;
+        for i in 0..n {
+            let hdu = file.hdu(i).map_err(|e| Error::file(&path, message(e)))?;
+            let (width, height) = match &hdu.info {
+                HduInfo::ImageInfo { shape, .. } if shape.len() == 2 => (shape[1], shape[0]),
+                _ => continue,
+            };
+            seen += 1;
+            if seen == ext.max(1) {
+                return Ok(ImageHdu {
+                    path,
+                    file,
+                    hdu,
+                    width,
+                    height,
+                });
+            }
+        }
+        Err(Error::file(
+            &path,
+            match seen {
+                0 => "no 2-D image in the file".to_string(),
+                _ => format!("no extension {ext}: the file has {seen} 2-D image(s)"),
+            },
+        ))
     }
 
     /// The pixels of `w` (which must lie on the image), row-major, x fastest.

@@ -222,7 +222,21 @@ pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
             }
         }
     }
-    Ok(out.unwrap_or_default())
+    let mut table = out.unwrap_or_default();
+    // SExtractor writes one LDAC_OBJECTS per extension of a multi-extension image; without
+    // an EXT_NUMBER column the rows would mix, so number them as SExtractor does (from 1).
+    if tables.len() > 1 && !table.has("EXT_NUMBER") {
+        let mut ext = Vec::with_capacity(table.nrows());
+        for (i, hdu) in tables.iter().enumerate() {
+            if let HduInfo::TableInfo { num_rows, .. } = hdu.info {
+                ext.extend(std::iter::repeat_n(i as i16 + 1, num_rows));
+            }
+        }
+        table
+            .columns
+            .insert(0, Column::new("EXT_NUMBER", 1, ColumnData::I16(ext)));
+    }
+    Ok(table)
 }
 
 fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> std::result::Result<Table, String> {
