@@ -190,3 +190,32 @@ fn read_image(path: &Path) -> Vec<f64> {
     }
     panic!("no image in {}", path.display())
 }
+
+#[test]
+fn objects_missing_from_the_catalogue_are_reported() {
+    let dir = golden_workdir(&["Cuts", "PSF", "Sextracted"]);
+    // Keep only the first 10 catalogue rows.
+    let cat = dir.path().join("Sextracted/gold/gold_cat.fits");
+    let mut f = fitsio::FitsFile::edit(&cat).unwrap();
+    f.hdu(2).unwrap();
+    let mut status = 0;
+    unsafe { fitsio::sys::ffdrow(f.as_raw(), 11, 32, &mut status) };
+    drop(f);
+    assert_eq!(dre::table::read_catalog(&cat).unwrap().nrows(), 10);
+    let cube = golden_cube();
+    let out = run_in(DRE, dir.path(), &["-m", cube.to_str().unwrap(), "--quiet"]);
+    // Every object was fitted: exit 0, and one warning says what the Summary lacks.
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let summary = dre::table::read_catalog(dir.path().join("Summary/gold_dre.fits")).unwrap();
+    let missing = 30 - summary.nrows();
+    assert!(missing > 0);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "dre: warning: Sextracted/gold/gold_cat.fits: {missing} fitted objects have no row in \
+             the catalogue and are left out of the Summary (their chi cubes are in the chi file)"
+        )
+    );
+    assert_eq!(h5_names(&dir.path().join("Chi/gold_chi.h5")).len(), 30);
+}

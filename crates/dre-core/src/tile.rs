@@ -193,6 +193,14 @@ pub fn fit_tile_on(
         let cat = paths.catalog.clone().unwrap_or_default();
         Error::file(cat, m)
     })?;
+    if catalog.is_some() && table.nrows() < rows.len() {
+        report.warnings.push(format!(
+            "{}: {} fitted objects have no row in the catalogue and are left out of the Summary \
+             (their chi cubes are in the chi file)",
+            paths.catalog.as_deref().unwrap_or(Path::new("")).display(),
+            rows.len() - table.nrows()
+        ));
+    }
     chi_out.finish()?;
     write_table(&paths.summary, &table)?;
     report.fit_seconds = start.elapsed().as_secs_f64();
