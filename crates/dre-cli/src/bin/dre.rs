@@ -93,9 +93,10 @@ struct Args {
     #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = ["cpu", "cuda"])]
     device: String,
 
-    /// Objects read and fitted together in one pass over the cube (memory: N cuts and N chi cubes)
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    chunk: u64,
+    /// Objects read and fitted together in one pass over the cube (memory: N cuts and N chi
+    /// cubes) [default: 64 on the CPU, 4096 on a GPU, where each pass is one kernel launch]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    chunk: Option<u64>,
 
     /// Compression of the chi files: none, low (lzf), medium (gzip 4), high (gzip 9)
     #[arg(long, value_name = "LEVEL", default_value = "medium")]
@@ -185,7 +186,8 @@ fn main() -> ExitCode {
         out.error(e);
         return ExitCode::from(2);
     }
-    let backend = if args.gpu || args.device == "cuda" {
+    let on_gpu = args.gpu || args.device == "cuda";
+    let backend = if on_gpu {
         match gpu_backend(&out) {
             Some(b) => b,
             None => return ExitCode::from(2),
@@ -219,7 +221,7 @@ fn main() -> ExitCode {
         catalogs_dir: args.catalogs,
         mosaics_dir: args.mosaics.then_some(args.mosaics_dir),
         compression: args.compression,
-        chunk: args.chunk as usize,
+        chunk: args.chunk.unwrap_or(if on_gpu { 4096 } else { 64 }) as usize,
     };
     let cli = Cli {
         out,
