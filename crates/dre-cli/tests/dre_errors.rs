@@ -306,3 +306,27 @@ fn malformed_cubes_are_refused_with_the_reason() {
         ["dre: cube.fits: missing header key BOXSIZE"]
     );
 }
+
+#[test]
+fn an_unwritable_output_folder_fails_before_any_output() {
+    let _turn = turn();
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::write(d.join("blocker"), "").unwrap();
+    let o = dre(d, &["-o", "blocker/Summary"]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines: Vec<String> = error_lines(&o)
+        .into_iter()
+        .filter(|l| !l.contains("warning"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "dre: blocker/Summary: Not a directory (os error 20)",
+            "dre: blocker/Summary: Not a directory (os error 20)"
+        ]
+    );
+    // Neither tile wrote a chi file next to a Summary it could not write.
+    assert!(!d.join("Chi/a_chi.h5").exists() && !d.join("Chi/b_chi.h5").exists());
+    no_temporaries(d);
+}

@@ -2,6 +2,7 @@
 //! file, the Summary and (optionally) the mosaics. A bad object is reported and skipped;
 //! only a fault of the tile as a whole (unreadable cut file, unwritable output) is an error.
 
+use crate::atomic::PendingFile;
 use crate::chifile::ChiWriter;
 use crate::compression::Compression;
 use crate::cube::{Grid, ModelCube, Twins};
@@ -136,6 +137,9 @@ pub fn fit_tile_on(
         None => None,
     };
 
+    // Every output folder must be writable before any output is written, so that a tile
+    // never ends with a new chi file beside an old Summary.
+    drop(PendingFile::new(&paths.summary)?);
     let mut chi_out = ChiWriter::create(&paths.chi, grid.shape(), compression)?;
     let mut rows = Vec::new();
     for names in reader.names().chunks(chunk.max(1)) {
