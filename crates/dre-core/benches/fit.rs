@@ -4,15 +4,11 @@
 //! model-pixel (model-pixel = one model times one segment pixel, the original's unit) on
 //! 1 and 2 threads, for the golden 180-model cube and the default 2730-model cube, and the peak memory of a whole tile against the size of the cube.
 
-use dre::compression::Compression;
-use dre::convolve::convolve_cube;
-use dre::cube::{read_cube, write_cube, ModelCube, Twins};
-use dre::cutfile::CutReader;
-use dre::fit::{fit_batch, Prepared};
-use dre::psf::read_psf;
-use dre::render::{default_grid, render_cube, RadiusConvention};
-use dre::run::{run, Observer, PsfSource, RunConfig};
-use dre::tile::TileReport;
+use dre::{
+    default_grid, open_fitter, read_cube, read_psf, render_cube, run, write_cube, Compression,
+    CpuFitter, CutReader, Device, Fitter, ModelCube, Observer, Prepared, PsfSource,
+    RadiusConvention, RunConfig, TileReport,
+};
 use std::path::Path;
 use std::time::Instant;
 
@@ -53,26 +49,31 @@ fn golden_objects(boxsize: usize, copies: usize) -> Vec<Prepared> {
 fn bench_cube(label: &str, cube: &ModelCube, copies: usize) {
     let g = dre_testdata::golden();
     let psf = read_psf(g.join("PSF/gold.psf")).unwrap();
+    // Two PSFs in turn, so that every call convolves (a PSF the models already have is
+    // not convolved again).
+    let mut psf2 = psf.clone();
+    psf2.data.reverse();
+    let mut fitter = CpuFitter::new(cube.clone());
     let mut conv_t = [0.0; 2];
-    let mut convolved = cube.clone();
     for (i, n) in [1, 2].into_iter().enumerate() {
+        let mut turn = false;
         conv_t[i] = time(3, || {
-            convolved = cube.clone();
-            pool(n).install(|| convolve_cube(&mut convolved, &psf).unwrap());
+            turn = !turn;
+            let p = if turn { &psf2 } else { &psf };
+            pool(n).install(|| assert!(fitter.convolve(p).unwrap()));
         });
-        // The clone is part of the timing; take it out.
-        let clone_t = time(3, || drop(std::hint::black_box(cube.clone())));
-        conv_t[i] = (conv_t[i] - clone_t).max(0.0);
+        // Each convolution starts with a copy of the raw cube; take it out.
+        let mut copy = cube.data.clone();
+        let copy_t = time(3, || copy.copy_from_slice(std::hint::black_box(&cube.data)));
+        conv_t[i] = (conv_t[i] - copy_t).max(0.0);
     }
+    fitter.convolve(&psf).unwrap();
     let objs = golden_objects(cube.grid.boxsize, copies);
     let model_pixels: f64 =
         objs.iter().map(|o| o.n_seg as f64).sum::<f64>() * cube.n_models() as f64;
-    let twins = Twins::of(&convolved);
     for (i, n) in [1, 2].into_iter().enumerate() {
         let t = time(3, || {
-            pool(n).install(|| {
-                std::hint::black_box(fit_batch(&convolved.data, cube.grid.boxsize, &objs, &twins))
-            });
+            pool(n).install(|| std::hint::black_box(fitter.fit(&objs).unwrap()));
         });
         println!(
             "| {label} | {} | {n} | {:.3} | {:.0} | {:.3} |",
@@ -111,7 +112,6 @@ fn whole_tile(cube_file: &Path, n_models: usize) {
     let g = dre_testdata::golden();
     let out = tempfile::tempdir().unwrap();
     let cfg = RunConfig {
-        cube: cube_file.to_path_buf(),
         psf: PsfSource::PerTile(g.join("PSF")),
         cuts_dir: g.join("Cuts"),
         summary_dir: out.path().join("Summary"),
@@ -119,10 +119,11 @@ fn whole_tile(cube_file: &Path, n_models: usize) {
         catalogs_dir: g.join("Sextracted"),
         mosaics_dir: None,
         compression: Compression::Medium,
-        chunk: 64,
+        chunk: None,
     };
     let t = Instant::now();
-    run(&cfg, &Quiet).unwrap();
+    let mut fitter = open_fitter(Device::Cpu, cube_file).unwrap();
+    run(&cfg, &Quiet, fitter.as_mut()).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let cube_mib = (n_models * 128 * 128 * 4) as f64 / (1 << 20) as f64;
     let peak_mib = peak_rss_kib() as f64 / 1024.0;

@@ -5,11 +5,7 @@
 //! default 20480) including packing, uploads and the chi cubes' download; objects/s and ns
 //! per model-pixel (one model times one segment pixel). Prints "skipped" without a device.
 
-use dre::cube::{read_cube, Axis, Grid, ModelCube};
-use dre::cutfile::CutReader;
-use dre::fit::Prepared;
-use dre::gpu::GpuFitter;
-use dre::psf::read_psf;
+use dre::{read_cube, read_psf, Axis, CutReader, Fitter, GpuFitter, Grid, ModelCube, Prepared};
 use std::time::Instant;
 
 fn default_grid() -> Grid {
@@ -48,24 +44,52 @@ fn synthetic_cube(grid: Grid) -> ModelCube {
     ModelCube { grid, data }
 }
 
-fn bench(g: &mut GpuFitter, label: &str, cube: &ModelCube, objs: &[Prepared]) {
-    let psf = read_psf(dre_testdata::golden().join("PSF/gold.psf")).unwrap();
+/// The device with `cube` on it, and the seconds the opening and upload took.
+fn open(cube: &ModelCube) -> Option<(GpuFitter, f64)> {
     let t = Instant::now();
-    g.load_cube(cube).unwrap();
-    let upload = t.elapsed().as_secs_f64();
+    match GpuFitter::open(0, cube) {
+        Ok(mut g) => {
+            if let Some(b) = std::env::var("DRE_BENCH_BATCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                g.set_batch(b);
+            }
+            Some((g, t.elapsed().as_secs_f64()))
+        }
+        Err(e) => {
+            println!("gpu benchmark skipped: {e}");
+            None
+        }
+    }
+}
+
+fn bench(label: &str, cube: &ModelCube, objs: &[Prepared]) {
+    let psf = read_psf(dre_testdata::golden().join("PSF/gold.psf")).unwrap();
+    let Some((mut g, upload)) = open(cube) else {
+        return;
+    };
     let t = Instant::now();
     g.convolve(&psf).unwrap();
     let conv = t.elapsed().as_secs_f64();
-    g.fit_batch(&objs[..objs.len().min(g.batch())]).unwrap(); // warm-up
+    g.fit(&objs[..objs.len().min(g.batch())]).unwrap(); // warm-up
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let t = Instant::now();
-        let chi = g.fit_batch(objs).unwrap();
+        let chi = g.fit(objs).unwrap();
         best = best.min(t.elapsed().as_secs_f64());
         assert_eq!(chi.len(), objs.len());
     }
     let model_pixels: f64 =
         objs.iter().map(|o| o.n_seg as f64).sum::<f64>() * cube.n_models() as f64;
+    if label.starts_with("golden") {
+        println!("GPU: {}, {} objects per launch", g.device_name(), g.batch());
+        println!();
+        println!(
+            "| cube | models | objects | open + upload s | convolution s | objects/s | ns per model-pixel |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+    }
     println!(
         "| {label} | {} | {} | {upload:.3} | {conv:.4} | {:.0} | {:.4} |",
         cube.n_models(),
@@ -76,19 +100,6 @@ fn bench(g: &mut GpuFitter, label: &str, cube: &ModelCube, objs: &[Prepared]) {
 }
 
 fn main() {
-    let mut g = match GpuFitter::new(0) {
-        Ok(g) => g,
-        Err(e) => {
-            println!("gpu benchmark skipped: {e}");
-            return;
-        }
-    };
-    if let Some(b) = std::env::var("DRE_BENCH_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        g.set_batch(b);
-    }
     let n: usize = std::env::var("DRE_BENCH_OBJECTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -102,14 +113,8 @@ fn main() {
         .map(|name| Prepared::new(&r.read(name).unwrap(), 128, &cuts).unwrap())
         .collect();
     let objs: Vec<Prepared> = one.iter().cycle().take(n).cloned().collect();
-    println!("GPU: {}, {} objects per launch", g.device_name(), g.batch());
-    println!();
-    println!(
-        "| cube | models | objects | upload s | convolution s | objects/s | ns per model-pixel |"
-    );
-    println!("|---|---|---|---|---|---|---|");
     let small = read_cube(gold.join("cube_small.fits")).unwrap();
-    bench(&mut g, "golden cube_small", &small, &objs);
+    bench("golden cube_small", &small, &objs);
     let big = synthetic_cube(default_grid());
-    bench(&mut g, "default grid (2730)", &big, &objs);
+    bench("default grid (2730)", &big, &objs);
 }

@@ -1,7 +1,7 @@
 //! Time to render the original's default cube (2730 models of 128x128) on 1 and 2 threads.
 //! `cargo bench -p dre-core --bench render`
 
-use dre::render::{default_grid, render_cube, RadiusConvention};
+use dre::{default_grid, render_cube, RadiusConvention};
 use std::time::Instant;
 
 fn main() {

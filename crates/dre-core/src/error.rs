@@ -19,6 +19,9 @@ pub enum Error {
     /// A request that makes no sense whatever the files (a bad grid, a bad option).
     #[error("{0}")]
     Invalid(String),
+    /// A fault of the compute device (no driver, out of device memory, a failed launch).
+    #[error("{0}")]
+    Device(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -36,6 +39,17 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             object: object.to_string(),
             msg: one_line(&msg.to_string()),
+        }
+    }
+}
+
+impl Error {
+    /// An [`Error::Invalid`] about a file becomes an [`Error::File`] naming it; an error that
+    /// already names its file is left as it is.
+    pub fn at_file(self, path: impl AsRef<Path>) -> Self {
+        match self {
+            Error::Invalid(msg) => Error::file(path, msg),
+            other => other,
         }
     }
 }

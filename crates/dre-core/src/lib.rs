@@ -1,43 +1,86 @@
 //! DRE (Discrete Radius Ellipticals): fits Sérsic models to galaxies by brute force over a
 //! grid of PSF-convolved model images.
 //!
-//! Data flows one way: [`cube`] (models) -> [`convolve`] (with the tile's [`psf`]) ->
-//! [`fit`] (chi-square cube per object, from [`cutfile`]) -> [`params`] (one Summary row)
-//! -> outputs ([`chifile`], [`summary`], [`mosaic`]). [`tile`] runs that for one tile.
+//! The pipeline, and this API, in the order the data flows:
 //!
-//! Before that, [`sextractor`] and [`psfex`] run the external SExtractor and PSFEx (through
-//! [`external`]) to make the catalogues, check images and PSFs.
+//! 1. **Preprocessing** (`sex_dre`, `psfex_dre`, `make_cuts`): SExtractor catalogues and
+//!    check images, PSFEx PSFs, then one cut file per tile ([`cut_tile`]).
+//! 2. **Models**: a [`ModelCube`] on a [`Grid`], read from a file ([`read_cube`]) or
+//!    rendered ([`render_cube`], [`default_cube`]).
+//! 3. **Fit**: a [`Fitter`] backend holds the cube, convolves it with a tile's [`Psf`] and
+//!    fits batches of [`Prepared`] objects, giving one chi cube per object; [`parameters`]
+//!    reads the best model and the radius estimates off a chi cube.
+//! 4. **Outputs**: chi files ([`ChiWriter`]), the Summary table ([`summary_table`]) and the
+//!    mosaics ([`mosaic`]). [`run`] does steps 3 and 4 over a folder of cut files.
+//! 5. **Simulation**: tiles with known truth ([`simulate`]) and the score of a fit against
+//!    it ([`score`]).
+//!
+//! The conventions every stage shares (stamp centre, angles, FITS positions, object names,
+//! twin models) are in [`conventions`]; the working-directory layout is in [`layout`].
+//! Every fallible call returns [`Result`], whose [`Error`] renders as one line naming the
+//! file (and object) it is about.
+//!
+//! Defaults are the original Python DRE's unless the item says otherwise.
 
-pub mod atomic;
-pub mod centroid;
-pub mod chifile;
-pub mod compression;
-pub mod convolve;
-pub mod cube;
-pub mod cutfile;
-pub mod cutout;
-pub mod cutting;
-pub mod error;
-pub mod external;
-pub mod fit;
-pub mod fits_util;
-pub mod gpu;
-pub mod image;
-mod lsq;
-pub mod mosaic;
-pub mod params;
-pub mod psf;
-pub mod psfex;
-pub mod render;
-pub mod run;
-pub mod score;
-pub mod segment;
-pub mod sersic;
-pub mod sextractor;
-pub mod shift;
-pub mod simulate;
-pub mod summary;
-pub mod table;
-pub mod tile;
+#![warn(missing_docs)]
+
+pub mod conventions;
+mod error;
+mod fit;
+mod io;
+pub mod layout;
+mod model;
+mod output;
+mod pipeline;
+mod prep;
+mod sim;
 
 pub use error::{Error, Result};
+
+// ---- Files ----------------------------------------------------------------------------
+pub use io::chi::{read_chi, ChiWriter};
+pub use io::compression::Compression;
+pub use io::cube_file::{read_cube, read_grid, write_cube};
+pub use io::cuts::{Cut, CutReader, CutWriter};
+pub use io::fits::Card;
+pub use io::psf::{read_psf, Psf};
+pub use io::table::{read_catalog, write_table, Column, ColumnData, Table};
+
+// ---- Preprocessing --------------------------------------------------------------------
+pub use prep::centroid::CentroidMode;
+pub use prep::external::find_on_path;
+pub use prep::make_cuts::{
+    cut_tile, list_tile_images, CutOptions, CutReport, Filter, Skipped, TileInputs,
+};
+pub use prep::psfex::{list_catalogs, CatalogFile, PsfReport, Psfex, DEFAULT_PSFEX};
+pub use prep::sextractor::config::{SexConfig, DEFAULT_PARAM, DEFAULT_SEX};
+pub use prep::sextractor::gain::{GainKey, GainMode};
+pub use prep::sextractor::pairing::{pair_images, ImagePair, Pairing};
+pub use prep::sextractor::{SexOptions, SexReport, Sextractor};
+
+// ---- Models ---------------------------------------------------------------------------
+pub use model::cube::{Axis, Grid, ModelCube};
+pub use model::default_cube::{default_cube, default_grid};
+pub use model::render::{
+    index_axis, make_cube, render_at, render_cube, render_stamp, RadiusConvention, Stamp,
+    StampParams,
+};
+
+// ---- Fit ------------------------------------------------------------------------------
+pub use fit::backend::{open_fitter, CpuFitter, Device, Fitter, CUDA_NOT_BUILT};
+#[cfg(feature = "cuda")]
+pub use fit::gpu::GpuFitter;
+pub use fit::kernel::Prepared;
+pub use fit::params::{nan_argmin, parameters, Params};
+
+// ---- Outputs --------------------------------------------------------------------------
+pub use output::mosaic::{mosaic, write_mosaic};
+pub use output::summary::{summary_table, FitRow};
+
+// ---- A whole run ----------------------------------------------------------------------
+pub use pipeline::run::{run, Observer, PsfSource, RunConfig, RunReport};
+pub use pipeline::tile::{fit_tile, TilePaths, TileReport};
+
+// ---- Simulation and scoring -----------------------------------------------------------
+pub use sim::score::{fitted_from_summary, read_truth, score, Score, Steps, SNR_EDGES};
+pub use sim::simulate::{simulate, write_simulation, Galaxy, SimConfig, Simulation, Star};

@@ -1,0 +1,193 @@
+//! The parameters of one object's fit (SPEC 5): the grid point of the minimum chi, and the
+//! radius estimates derived from the whole chi cube.
+
+use crate::model::cube::Grid;
+
+/// One Summary row's fitted values (the catalogue's columns are joined later).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// (n, q, theta, logr) indices of the first minimum in C order.
+    pub model_idx: [usize; 4],
+    pub chi: f32,
+    pub chi_std: f32,
+    pub logr_chi: f32,
+    pub logr_var: f32,
+    pub logr_chi_var: f32,
+    pub logr_parab: f64,
+    pub logr_std: f64,
+    pub index: f64,
+    pub logr: f32,
+    pub ax_ratio: f32,
+    pub angle: f32,
+}
+
+/// Flat position of the first minimum ignoring NaN (numpy's `nanargmin`); None if all NaN.
+pub fn nan_argmin(chi: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (k, &c) in chi.iter().enumerate() {
+        if !c.is_nan() && best.is_none_or(|(_, b)| c < b) {
+            best = Some((k, c));
+        }
+    }
+    best.map(|(k, _)| k)
+}
+
+/// Parameters of a chi cube that is not all NaN (None otherwise: a failed object).
+pub fn parameters(chi: &[f32], grid: &Grid) -> Option<Params> {
+    let k = nan_argmin(chi)?;
+    let idx = grid.unravel(k);
+    let nr = grid.logh.count;
+    // The original holds its axes as float32.
+    let log_r: Vec<f64> = grid
+        .logh
+        .values()
+        .iter()
+        .map(|&v| v as f32 as f64)
+        .collect();
+    let r: Vec<f64> = log_r.iter().map(|&l| 10f64.powf(l)).collect();
+    let r_min = r[idx[3]];
+
+    let n = chi.len() as f64;
+    let mean = chi.iter().map(|&c| c as f64).sum::<f64>() / n;
+    let var = chi.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / n;
+
+    // 1/chi-weighted radius and spreads; sums over the whole cube, NaN propagates as in np.sum.
+    let weighted = |f: &dyn Fn(f64) -> f64| -> f64 {
+        let (mut num, mut den) = (0f64, 0f64);
+        for (p, &c) in chi.iter().enumerate() {
+            let w = 1.0 / c as f64;
+            num += f(r[p % nr]) * w;
+            den += w;
+        }
+        num / den
+    };
+    let r_chi = weighted(&|r| r);
+    let r_var = weighted(&|r| (r - r_min).powi(2));
+    let r_chi_var = weighted(&|r| (r - r_chi).powi(2));
+
+    let (logr_parab, logr_std) = parabola_logr(chi, grid, idx, &log_r);
+    Some(Params {
+        model_idx: idx,
+        chi: chi[k],
+        chi_std: var.sqrt() as f32,
+        logr_chi: r_chi.log10() as f32,
+        logr_var: r_var.log10() as f32,
+        logr_chi_var: r_chi_var.log10() as f32,
+        logr_parab,
+        logr_std,
+        index: grid.index.value(idx[0]),
+        logr: log_r[idx[3]] as f32,
+        ax_ratio: grid.axrat.value(idx[1]) as f32,
+        angle: grid.posang.value(idx[2]) as f32,
+    })
+}
+
+/// A parabola y = a x^2 + b x + c through ln(chi) at the three log-radius samples around the
+/// minimum (the window slid inward at the grid's ends), other axes fixed. Returns
+/// (LOGR_PARAB, LOGR_STD): NaN both if the vertex is outside the grid or a < 0; (LOGR, NaN)
+/// if it is outside the window; else (vertex, 1/sqrt(2a)).
+fn parabola_logr(chi: &[f32], grid: &Grid, idx: [usize; 4], log_r: &[f64]) -> (f64, f64) {
+    let nr = log_r.len();
+    if nr < 3 {
+        return (f64::NAN, f64::NAN);
+    }
+    let i = idx[3].clamp(1, nr - 2);
+    let base = ((idx[0] * grid.axrat.count + idx[1]) * grid.posang.count + idx[2]) * nr;
+    let x = [log_r[i - 1], log_r[i], log_r[i + 1]];
+    let y = [0, 1, 2].map(|j| (chi[base + i - 1 + j] as f64).ln());
+    let s01 = (y[1] - y[0]) / (x[1] - x[0]);
+    let s12 = (y[2] - y[1]) / (x[2] - x[1]);
+    let a = (s12 - s01) / (x[2] - x[0]);
+    let b = s01 - a * (x[0] + x[1]);
+    let vertex = -b / (2.0 * a);
+    let outside_grid = vertex < log_r[0] || vertex > log_r[nr - 1];
+    let outside_window = vertex < x[0] || vertex > x[2];
+    if outside_grid || a < 0.0 {
+        (f64::NAN, f64::NAN)
+    } else if outside_window {
+        (log_r[idx[3]], f64::NAN)
+    } else {
+        (vertex, 1.0 / (2.0 * a).sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::cube::Axis;
+
+    fn grid(nr: usize) -> Grid {
+        Grid {
+            index: Axis::new(4.0, 0.0, 1),
+            axrat: Axis::new(0.5, 0.5, 2),
+            posang: Axis::new(-90.0, 90.0, 3),
+            logh: Axis::new(0.0, 0.25, nr),
+            boxsize: 8,
+        }
+    }
+
+    #[test]
+    fn first_minimum_wins_ties() {
+        assert_eq!(nan_argmin(&[f32::NAN, 2.0, 1.0, 1.0]), Some(2));
+        assert_eq!(nan_argmin(&[f32::NAN, f32::NAN]), None);
+    }
+
+    #[test]
+    fn parabola_recovers_the_vertex_of_a_lognormal_chi() {
+        let g = grid(7);
+        // ln chi = 3 (x - 0.8)^2 + 1 along log r at (q, theta) = (1, 2), worse elsewhere.
+        let chi: Vec<f32> = (0..g.n_models())
+            .map(|k| {
+                let [_, q, t, r] = g.unravel(k);
+                let x = g.logh.value(r) as f32 as f64;
+                let base = if (q, t) == (1, 2) { 1.0 } else { 2.0 };
+                ((3.0 * (x - 0.8).powi(2)) + base).exp() as f32
+            })
+            .collect();
+        let p = parameters(&chi, &g).unwrap();
+        assert_eq!(p.model_idx, [0, 1, 2, 3]);
+        assert_eq!(p.logr, 0.75);
+        assert!((p.logr_parab - 0.8).abs() < 1e-5, "{}", p.logr_parab);
+        assert!((p.logr_std - 1.0 / 6f64.sqrt()).abs() < 1e-4);
+        assert_eq!((p.ax_ratio, p.angle, p.index), (1.0, 90.0, 4.0));
+    }
+
+    #[test]
+    fn parabola_border_cases() {
+        let g = grid(4);
+        let mut chi = vec![10.0f32; g.n_models()];
+        // Decreasing to the last radius: vertex beyond the grid -> NaN, NaN.
+        for (r, c) in chi.iter_mut().take(4).enumerate() {
+            *c = (5.0 - r as f32).exp();
+        }
+        let p = parameters(&chi, &g).unwrap();
+        assert!(p.logr_parab.is_nan() && p.logr_std.is_nan());
+        // A concave window (a < 0) -> NaN, NaN.
+        let chi2: Vec<f32> = chi
+            .iter()
+            .enumerate()
+            .map(|(k, _)| {
+                if k < 4 {
+                    [3.0f32, 1.0, 0.9, 2.0][k]
+                } else {
+                    10.0
+                }
+            })
+            .collect();
+        let p = parameters(&chi2, &g).unwrap();
+        assert_eq!(p.model_idx[3], 2);
+        assert!(p.logr_parab.is_finite());
+        assert!(p.logr_std.is_finite());
+    }
+
+    #[test]
+    fn weighted_radius_of_a_flat_cube_is_the_mean_radius() {
+        let g = grid(3);
+        let chi = vec![2.0f32; g.n_models()];
+        let p = parameters(&chi, &g).unwrap();
+        let mean_r = (1.0 + 10f64.powf(0.25) + 10f64.powf(0.5)) / 3.0;
+        assert!((p.logr_chi as f64 - mean_r.log10()).abs() < 1e-6);
+        assert_eq!(p.chi_std, 0.0);
+        assert_eq!(p.model_idx, [0, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,82 @@
+//! One image HDU of a FITS file, read a window at a time (survey tiles can be large).
+
+use crate::prep::window::Window;
+use crate::error::{Error, Result};
+use fitsio::hdu::{FitsHdu, HduInfo};
+use fitsio::images::ReadImage;
+use fitsio::FitsFile;
+use std::path::{Path, PathBuf};
+
+pub struct ImageHdu {
+    path: PathBuf,
+    file: FitsFile,
+    hdu: FitsHdu,
+    /// NAXIS1, NAXIS2.
+    pub width: usize,
+    pub height: usize,
+}
+
+impl ImageHdu {
+    /// Opens the image of extension `ext` of `path`, counted as SExtractor's EXT_NUMBER
+    /// counts: the ext-th HDU holding a 2-D image, from 1 (0, a catalogue without
+    /// EXT_NUMBER, is the first). A plain image is extension 1 in HDU 0; a multi-extension
+    /// file with an empty primary has extension k in HDU k, and so have its check images.
+    pub fn open(path: impl AsRef<Path>, ext: usize) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::file(&path, "no such file"));
+        }
+        let mut file = FitsFile::open(&path)
+            .map_err(|e| Error::file(&path, format!("not a readable FITS file: {}", message(e))))?;
+        let n = file
+            .num_hdus()
+            .map_err(|e| Error::file(&path, message(e)))?;
+        let mut seen = 0;
+        for i in 0..n {
+            let hdu = file.hdu(i).map_err(|e| Error::file(&path, message(e)))?;
+            let (width, height) = match &hdu.info {
+                HduInfo::ImageInfo { shape, .. } if shape.len() == 2 => (shape[1], shape[0]),
+                _ => continue,
+            };
+            seen += 1;
+            if seen == ext.max(1) {
+                return Ok(ImageHdu {
+                    path,
+                    file,
+                    hdu,
+                    width,
+                    height,
+                });
+            }
+        }
+        Err(Error::file(
+            &path,
+            match seen {
+                0 => "no 2-D image in the file".to_string(),
+                _ => format!("no extension {ext}: the file has {seen} 2-D image(s)"),
+            },
+        ))
+    }
+
+    /// The pixels of `w` (which must lie on the image), row-major, x fastest.
+    pub fn window<T>(&mut self, w: &Window) -> Result<Vec<T>>
+    where
+        Vec<T>: ReadImage,
+    {
+        debug_assert!(w.fits_in(self.width, self.height));
+        let x = w.x0 as usize..w.x0 as usize + w.size;
+        let y = w.y0 as usize..w.y0 as usize + w.size;
+        // fitsio takes the ranges in FITS axis order: NAXIS1 (x) first.
+        self.hdu
+            .read_region(&mut self.file, &[&x, &y])
+            .map_err(|e| Error::file(&self.path, message(e)))
+    }
+}
+
+/// cfitsio's own words, without the Debug dressing of fitsio's error.
+fn message(e: fitsio::errors::Error) -> String {
+    match e {
+        fitsio::errors::Error::Fits(f) => format!("{} (cfitsio status {})", f.message, f.status),
+        e => e.to_string(),
+    }
+}

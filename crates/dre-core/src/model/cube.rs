@@ -1,0 +1,289 @@
+//! The model cube: noiseless, flux-normalised Sérsic stamps on a regular 4-axis grid
+//! (Sérsic index n, axis ratio q, position angle theta, log10 effective radius),
+//! held once in memory as float32 in C order (n, q, theta, logr, y, x).
+//!
+//! On disk (SPEC 3) the image is (NINDEX*NAXRAT, NPOSANG*BOXSIZE, NLOGH*BOXSIZE):
+//! one row of stamps per angle, one column per radius.
+
+use crate::io::fits::Card;
+/// One regular axis of the grid: `start + i * step` for `i` in `0..count`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Axis {
+    pub start: f64,
+    pub step: f64,
+    pub count: usize,
+}
+
+impl Axis {
+    pub fn new(start: f64, step: f64, count: usize) -> Self {
+        Axis { start, step, count }
+    }
+
+    /// The i-th grid value, computed as numpy's `arange(count) * step + start`.
+    pub fn value(&self, i: usize) -> f64 {
+        i as f64 * self.step + self.start
+    }
+
+    pub fn values(&self) -> Vec<f64> {
+        (0..self.count).map(|i| self.value(i)).collect()
+    }
+}
+
+/// The four axes of a cube and the stamp size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    pub index: Axis,
+    pub axrat: Axis,
+    pub posang: Axis,
+    pub logh: Axis,
+    pub boxsize: usize,
+}
+
+impl Grid {
+    /// (NINDEX, NAXRAT, NPOSANG, NLOGH).
+    pub fn shape(&self) -> [usize; 4] {
+        [
+            self.index.count,
+            self.axrat.count,
+            self.posang.count,
+            self.logh.count,
+        ]
+    }
+
+    pub fn n_models(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    pub fn stamp_len(&self) -> usize {
+        self.boxsize * self.boxsize
+    }
+
+    /// Flat model number -> (n, q, theta, logr) indices, C order.
+    pub fn unravel(&self, k: usize) -> [usize; 4] {
+        let [_, nq, nt, nr] = self.shape();
+        [
+            k / (nq * nt * nr),
+            (k / (nt * nr)) % nq,
+            (k / nr) % nt,
+            k % nr,
+        ]
+    }
+
+    /// Checks that the grid can describe a cube: counts and box positive, values finite.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (name, a) in self.named_axes() {
+            if a.count == 0 {
+                return Err(format!("{name} axis has no values"));
+            }
+            if !a.start.is_finite() || !a.step.is_finite() {
+                return Err(format!("{name} axis start or step is not finite"));
+            }
+        }
+        if self.boxsize == 0 {
+            return Err("BOXSIZE is 0".into());
+        }
+        Ok(())
+    }
+
+    fn named_axes(&self) -> [(&'static str, &Axis); 4] {
+        [
+            ("INDEX", &self.index),
+            ("AXRAT", &self.axrat),
+            ("POSANG", &self.posang),
+            ("LOGH", &self.logh),
+        ]
+    }
+
+    /// Header cards describing the grid (SPEC 3).
+    pub fn cards(&self) -> Vec<Card> {
+        let mut cards = Vec::new();
+        let axes = [
+            ("INDEX", &self.index, "Sersic index"),
+            ("AXRAT", &self.axrat, "axis ratio b/a"),
+            ("POSANG", &self.posang, "position angle [deg]"),
+            ("LOGH", &self.logh, "log10 effective radius [pix]"),
+        ];
+        for (name, a, what) in axes {
+            cards.push(Card::int(
+                &format!("N{name}"),
+                a.count as i64,
+                &format!("number of values of {what}"),
+            ));
+            cards.push(Card::float(
+                &format!("{name}0"),
+                a.start,
+                &format!("first {what}"),
+            ));
+            cards.push(Card::float(
+                &format!("D{name}"),
+                a.step,
+                &format!("step of {what}"),
+            ));
+        }
+        cards.push(Card::int(
+            "BOXSIZE",
+            self.boxsize as i64,
+            "stamp size [pix]",
+        ));
+        cards
+    }
+}
+
+/// A cube of stamps in memory, (n, q, theta, logr, y, x) C order.
+#[derive(Clone, Debug)]
+pub struct ModelCube {
+    pub grid: Grid,
+    pub data: Vec<f32>,
+}
+
+impl ModelCube {
+    pub fn n_models(&self) -> usize {
+        self.grid.n_models()
+    }
+
+    /// The k-th stamp (flat model number), boxsize*boxsize pixels, row-major.
+    pub fn model(&self, k: usize) -> &[f32] {
+        let len = self.grid.stamp_len();
+        &self.data[k * len..(k + 1) * len]
+    }
+
+    pub fn models(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.data.chunks_exact(self.grid.stamp_len())
+    }
+
+    pub fn models_mut(&mut self) -> std::slice::ChunksExactMut<'_, f32> {
+        let len = self.grid.stamp_len();
+        self.data.chunks_exact_mut(len)
+    }
+}
+
+/// For each model of a cube, the first model holding the same image (itself if none): the
+/// same orientation (theta equal modulo 180, or any theta at q = 1) at the same n, q and R_e,
+/// confirmed bit for bit. Such twins are convolved and fitted once and copied, which keeps
+/// their chi values, and so the first-minimum tie rule, exact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Twins(Vec<usize>);
+
+impl Twins {
+    /// Every model its own (no sharing).
+    pub fn none(n_models: usize) -> Twins {
+        Twins((0..n_models).collect())
+    }
+
+    pub fn of(cube: &ModelCube) -> Twins {
+        let g = &cube.grid;
+        let [ni, nq, nt, nr] = g.shape();
+        let mut first: Vec<usize> = (0..g.n_models()).collect();
+        let same_angle = |a: f64, b: f64| ((a - b).abs() % 180.0) == 0.0;
+        for i in 0..ni {
+            for q in 0..nq {
+                let round = (g.axrat.value(q) - 1.0).abs() < 1e-9;
+                for t in 1..nt {
+                    let Some(t0) = (0..t)
+                        .find(|&t0| round || same_angle(g.posang.value(t), g.posang.value(t0)))
+                    else {
+                        continue;
+                    };
+                    for r in 0..nr {
+                        let k = ((i * nq + q) * nt + t) * nr + r;
+                        let k0 = ((i * nq + q) * nt + t0) * nr + r;
+                        if cube.model(k) == cube.model(k0) {
+                            first[k] = first[k0];
+                        }
+                    }
+                }
+            }
+        }
+        Twins(first)
+    }
+
+    /// The model whose image model `k` shares.
+    pub fn first(&self, k: usize) -> usize {
+        self.0[k]
+    }
+
+    pub fn is_first(&self, k: usize) -> bool {
+        self.0[k] == k
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Number of distinct images.
+    pub fn distinct(&self) -> usize {
+        (0..self.0.len()).filter(|&k| self.is_first(k)).count()
+    }
+
+    /// Copies each first model's `width` values in `per_model` (model-major) to its twins.
+    pub fn fill<T: Copy>(&self, per_model: &mut [T], width: usize) {
+        for k in 0..self.0.len() {
+            let j = self.0[k];
+            if j != k {
+                per_model.copy_within(j * width..(j + 1) * width, k * width);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> Grid {
+        Grid {
+            index: Axis::new(3.0, 1.0, 2),
+            axrat: Axis::new(0.5, 0.5, 2),
+            posang: Axis::new(-90.0, 90.0, 3),
+            logh: Axis::new(0.0, 0.5, 2),
+            boxsize: 8,
+        }
+    }
+
+    #[test]
+    fn unravel_is_c_order() {
+        let g = grid();
+        assert_eq!(g.n_models(), 24);
+        assert_eq!(g.unravel(0), [0, 0, 0, 0]);
+        assert_eq!(g.unravel(1), [0, 0, 0, 1]);
+        assert_eq!(g.unravel(2), [0, 0, 1, 0]);
+        assert_eq!(g.unravel(6), [0, 1, 0, 0]);
+        assert_eq!(g.unravel(23), [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn twins_are_the_same_orientation_and_identical() {
+        // theta -90, 0, 90; q 0.5 and 1.
+        let g = grid();
+        let mut data = vec![0f32; g.n_models() * g.stamp_len()];
+        for (k, stamp) in data.chunks_exact_mut(g.stamp_len()).enumerate() {
+            let [n, q, t, r] = g.unravel(k);
+            // Same image for theta -90 and +90, and for every theta at q = 1.
+            let t = if q == 1 { 0 } else { t % 2 };
+            stamp.fill((((n * 2 + q) * 3 + t) * 2 + r) as f32);
+        }
+        // ... except one pair that is not bit-identical: no twin then.
+        let k_odd = g.n_models() - 1; // n 1, q 1, theta 90, r 1: twin of theta -90
+        data[k_odd * g.stamp_len()] += 1.0;
+        let cube = ModelCube {
+            grid: g.clone(),
+            data,
+        };
+        let tw = Twins::of(&cube);
+        assert_eq!(tw.first(4), 0); // q 0.5, theta 90 -> theta -90
+        assert_eq!(tw.first(2), 2); // theta 0 is its own
+        assert_eq!(tw.first(6 + 2), 6); // q 1: every theta -> theta -90
+        assert_eq!(tw.first(6 + 5), 6 + 1);
+        assert_eq!(tw.first(k_odd), k_odd);
+        // Per index: 2 twins at q = 0.5, 4 at q = 1; less the altered one.
+        assert_eq!(tw.distinct(), 24 - 2 * 6 + 1);
+        let mut v: Vec<usize> = (0..24).map(|k| k * 10).collect();
+        tw.fill(&mut v, 1);
+        assert_eq!(v[4], 0);
+        assert_eq!(v[2], 20);
+    }
+}

@@ -1,0 +1,97 @@
+//! The default model cube: the original program's grid, rendered once into a cache folder
+//! and re-rendered when the cached file is missing, unreadable or another cube.
+
+use crate::error::Result;
+use crate::io::cube_file::read_cube;
+use crate::io::fits::read_str_key;
+use crate::model::cube::{Axis, Grid};
+use crate::model::render::{make_cube, RadiusConvention};
+use fitsio::FitsFile;
+use std::path::{Path, PathBuf};
+
+/// The original program's grid: n = 4; q = 0.1..1.0 step 0.1; theta = -90..90 step 15;
+/// log10 R_e = -0.4..1.6 step 0.1; 128x128 stamps (2730 models).
+pub fn default_grid() -> Grid {
+    Grid {
+        index: Axis::new(4.0, 0.0, 1),
+        axrat: Axis::new(0.1, 0.1, 10),
+        posang: Axis::new(-90.0, 15.0, 13),
+        logh: Axis::new(-0.4, 0.1, 21),
+        boxsize: 128,
+    }
+}
+
+/// File name of the default cube in a cache folder; the version changes with the renderer.
+const DEFAULT_CUBE_NAME: &str = "dre_default_cube_v1.fits";
+
+/// The path of the default cube (the default grid, semi-major radii) in `cache_dir`,
+/// rendered there first when it is missing, unreadable or not that cube.
+pub fn default_cube(cache_dir: &Path) -> Result<PathBuf> {
+    let path = cache_dir.join(DEFAULT_CUBE_NAME);
+    cached_cube(&path, &default_grid(), RadiusConvention::Major)?;
+    Ok(path)
+}
+
+/// Ensures `path` holds the cube of `grid` in convention `radius`, rendering it if not.
+fn cached_cube(path: &Path, grid: &Grid, radius: RadiusConvention) -> Result<()> {
+    if !is_cube_of(path, grid, radius) {
+        make_cube(path, grid, radius, &|| ())?;
+    }
+    Ok(())
+}
+
+/// Whether `path` reads as a whole cube of this grid and radius convention.
+fn is_cube_of(path: &Path, grid: &Grid, radius: RadiusConvention) -> bool {
+    let Ok(cube) = read_cube(path) else {
+        return false;
+    };
+    let radtype = FitsFile::open(path).ok().and_then(|mut f| {
+        let hdu = f.primary_hdu().ok()?;
+        read_str_key(&mut f, &hdu, "RADTYPE").ok()
+    });
+    cube.grid == *grid && radtype.as_deref() == Some(radius.header_value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_grid() -> Grid {
+        Grid {
+            index: Axis::new(4.0, 0.0, 1),
+            axrat: Axis::new(0.5, 0.5, 2),
+            posang: Axis::new(-90.0, 90.0, 3),
+            logh: Axis::new(0.0, 0.5, 2),
+            boxsize: 16,
+        }
+    }
+
+    #[test]
+    fn cache_rerenders_corrupt_or_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cube.fits");
+        let g = tiny_grid();
+        std::fs::write(&path, b"not a FITS file").unwrap();
+        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        let cube = read_cube(&path).unwrap();
+        assert_eq!(cube.grid, g);
+        assert!(is_cube_of(&path, &g, RadiusConvention::Major));
+        // Another convention or grid is not this cube.
+        assert!(!is_cube_of(&path, &g, RadiusConvention::Circular));
+        let mut other = g.clone();
+        other.boxsize = 32;
+        assert!(!is_cube_of(&path, &other, RadiusConvention::Major));
+        // A valid cache is kept as it is.
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+        // A truncated file is rendered again.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        assert_eq!(read_cube(&path).unwrap().data, cube.data);
+    }
+}

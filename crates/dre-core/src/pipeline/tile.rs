@@ -1,0 +1,160 @@
+//! Fitting one tile: its cut file against the cube convolved with its PSF, writing the chi
+//! file, the Summary and (optionally) the mosaics. A bad object is reported and skipped;
+//! only a fault of the tile as a whole (unreadable cut file, unwritable output) is an error.
+
+use crate::io::atomic::PendingFile;
+use crate::io::chi::ChiWriter;
+use crate::io::compression::Compression;
+use crate::fit::backend::Fitter;
+use crate::io::cuts::{parse_object_name, Cut, CutReader};
+use crate::error::{Error, Result};
+use crate::fit::kernel::Prepared;
+use crate::output::mosaic::{mosaic, write_mosaic};
+use crate::fit::params::parameters;
+use crate::output::summary::{summary_table, FitRow};
+use crate::io::table::{read_catalog, write_table};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where one tile's inputs are and its outputs go.
+#[derive(Clone, Debug)]
+pub struct TilePaths {
+    pub name: String,
+    pub cuts: PathBuf,
+    /// The SExtractor catalogue to join; None or a missing file gives a Summary without it.
+    pub catalog: Option<PathBuf>,
+    pub chi: PathBuf,
+    pub summary: PathBuf,
+    /// Folder for this tile's mosaics, when wanted.
+    pub mosaics: Option<PathBuf>,
+}
+
+/// What happened to one tile.
+#[derive(Debug, Default)]
+pub struct TileReport {
+    pub objects: usize,
+    pub fitted: usize,
+    /// Objects that could not be fitted, and tile-level faults that did not stop the tile.
+    pub failures: Vec<Error>,
+    /// Things worth knowing that are not failures (no catalogue to join).
+    pub warnings: Vec<String>,
+    pub fit_seconds: f64,
+}
+
+/// Number of objects in a cut file (for progress bars), or the error opening it.
+pub fn count_objects(cuts: &Path) -> Result<usize> {
+    Ok(CutReader::open(cuts)?.names().len())
+}
+
+/// Fits every object of a tile against the models of `fitter`, already convolved with the
+/// tile's PSF. `chunk` objects are read and fitted together; `progress(k)` is called as k
+/// more objects are done.
+pub fn fit_tile(
+    fitter: &mut dyn Fitter,
+    paths: &TilePaths,
+    compression: Compression,
+    chunk: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TileReport> {
+    let start = Instant::now();
+    let reader = CutReader::open(&paths.cuts)?;
+    let grid = &fitter.grid().clone();
+    let b = grid.boxsize;
+    let mut report = TileReport {
+        objects: reader.names().len(),
+        ..TileReport::default()
+    };
+    let catalog = match &paths.catalog {
+        Some(p) if p.is_file() => match read_catalog(p) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                report.failures.push(e);
+                None
+            }
+        },
+        Some(p) => {
+            report.warnings.push(format!(
+                "{}: no catalogue, the Summary has the fit columns only",
+                p.display()
+            ));
+            None
+        }
+        None => None,
+    };
+
+    // Every output folder must be writable before any output is written, so that a tile
+    // never ends with a new chi file beside an old Summary.
+    drop(PendingFile::new(&paths.summary)?);
+    let mut chi_out = ChiWriter::create(&paths.chi, grid.shape(), compression)?;
+    let mut rows = Vec::new();
+    for names in reader.names().chunks(chunk.max(1)) {
+        let mut cuts: Vec<(Cut, (u32, u64))> = Vec::new();
+        let mut ready: Vec<Prepared> = Vec::new();
+        for name in names {
+            let prepared = reader.read(name).and_then(|cut| {
+                let Some(key) = parse_object_name(name) else {
+                    return Err(Error::object(
+                        &paths.cuts,
+                        name,
+                        "group name is not EE_NNNN",
+                    ));
+                };
+                let p = Prepared::new(&cut, b, &paths.cuts)?;
+                Ok((cut, key, p))
+            });
+            match prepared {
+                Ok((cut, key, p)) => {
+                    cuts.push((cut, key));
+                    ready.push(p);
+                }
+                Err(e) => report.failures.push(e),
+            }
+        }
+        let chis = fitter.fit(&ready).map_err(|e| e.at_file(&paths.cuts))?;
+        for (((cut, (ext, number)), obj), chi) in cuts.iter().zip(&ready).zip(&chis) {
+            let Some(params) = parameters(chi, grid) else {
+                report.failures.push(Error::object(
+                    &paths.cuts,
+                    &obj.name,
+                    "every model gives NaN chi (no usable pixel)",
+                ));
+                continue;
+            };
+            chi_out.add(&obj.name, chi)?;
+            if let Some(dir) = &paths.mosaics {
+                let k = flat_index(grid.shape(), params.model_idx);
+                let model = fitter.model(k).map_err(|e| e.at_file(&paths.cuts))?;
+                let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
+                let file = dir.join(format!("{}_{}_mosaic.fits", paths.name, obj.name));
+                write_mosaic(&file, &img, b)?;
+            }
+            rows.push(FitRow {
+                ext: *ext,
+                number: *number,
+                params,
+            });
+            report.fitted += 1;
+        }
+        progress(names.len());
+    }
+    let table = summary_table(&rows, catalog.as_ref()).map_err(|m| {
+        let cat = paths.catalog.clone().unwrap_or_default();
+        Error::file(cat, m)
+    })?;
+    if catalog.is_some() && table.nrows() < rows.len() {
+        report.warnings.push(format!(
+            "{}: {} fitted objects have no row in the catalogue and are left out of the Summary \
+             (their chi cubes are in the chi file)",
+            paths.catalog.as_deref().unwrap_or(Path::new("")).display(),
+            rows.len() - table.nrows()
+        ));
+    }
+    chi_out.finish()?;
+    write_table(&paths.summary, &table)?;
+    report.fit_seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn flat_index(shape: [usize; 4], idx: [usize; 4]) -> usize {
+    ((idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]) * shape[3] + idx[3]
+}

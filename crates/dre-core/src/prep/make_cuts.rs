@@ -1,0 +1,464 @@
+//! make_cuts (SPEC 2): cuts every selected object of a SExtractor-processed tile out of the
+//! background-subtracted image, the RMS map and the cleaned segmentation mask, into
+//! `NAME_cuts.h5`.
+
+use crate::prep::centroid::{centroid, CentroidMode};
+use crate::io::compression::Compression;
+use crate::io::cuts::{object_name, Cut, CutWriter};
+use crate::prep::window::Window;
+use crate::error::{AtPath, Error, Result};
+use crate::io::image::ImageHdu;
+use crate::prep::segment::clean_mask;
+use crate::prep::shift::{shift_cubic, shift_nearest};
+use crate::io::table::{read_catalog, Table};
+use std::path::{Path, PathBuf};
+
+/// Keep objects with `min < PARAM < max`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub param: String,
+    pub min: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CutOptions {
+    /// Objects closer than this to an image edge (in X_IMAGE, Y_IMAGE) are left out.
+    pub margin: f64,
+    /// Objects with CLASS_STAR at or above this are stars.
+    pub max_stellarity: f64,
+    pub filters: Vec<Filter>,
+    /// Re-centre each cut on this centroid.
+    pub centroids: Option<CentroidMode>,
+    pub compression: Compression,
+    /// Side of the cuts in pixels.
+    pub boxsize: usize,
+}
+
+impl Default for CutOptions {
+    fn default() -> Self {
+        CutOptions {
+            margin: 80.0,
+            max_stellarity: 0.5,
+            filters: Vec::new(),
+            centroids: None,
+            compression: Compression::Medium,
+            boxsize: 128,
+        }
+    }
+}
+
+/// The files of one tile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileInputs {
+    pub name: String,
+    /// The science image (its header gives the image size; its pixels flag NaN areas).
+    pub tile: PathBuf,
+    pub catalog: PathBuf,
+    /// Background-subtracted image, background RMS, segmentation (SExtractor check images).
+    pub nb: PathBuf,
+    pub rms: PathBuf,
+    pub seg: PathBuf,
+}
+
+impl TileInputs {
+    /// The inputs of `tile` (`DIR/NAME.fits`): check images in `sextracted/NAME/NAME_*.fits` or,
+    /// without that folder, `sextracted/NAME_*.fits`; the catalogue beside them, or in
+    /// `catalogs/NAME_cat.fits`.
+    pub fn locate(tile: &Path, sextracted: &Path, catalogs: Option<&Path>) -> Self {
+        let name = tile
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sub = sextracted.join(&name);
+        let dir = if sub.is_dir() {
+            sub
+        } else {
+            sextracted.to_path_buf()
+        };
+        let part = |kind: &str| dir.join(format!("{name}_{kind}.fits"));
+        TileInputs {
+            catalog: catalogs.map_or_else(|| part("cat"), |c| c.join(format!("{name}_cat.fits"))),
+            nb: part("nb"),
+            rms: part("rms"),
+            seg: part("seg"),
+            tile: tile.to_path_buf(),
+            name,
+        }
+    }
+}
+
+/// The `*.fits` files of `dir`, sorted.
+pub fn list_tile_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Err(Error::file(dir, "no such folder"));
+    }
+    let mut tiles: Vec<PathBuf> = std::fs::read_dir(dir)
+        .at(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "fits"))
+        .collect();
+    tiles.sort();
+    Ok(tiles)
+}
+
+/// Where the cut file of tile `name` goes in `output`.
+pub fn cuts_path(output: &Path, name: &str) -> PathBuf {
+    output.join(format!("{name}_cuts.h5"))
+}
+
+/// Why objects of a tile were not cut.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Within `margin` of an edge.
+    pub near_edge: usize,
+    /// CLASS_STAR >= max_stellarity (or NaN).
+    pub stars: usize,
+    /// Outside a `--filter` range.
+    pub filtered: usize,
+    /// NaN in the science image under the cut.
+    pub nan: usize,
+    /// The window leaves the image (only with a margin under half the box).
+    pub off_image: usize,
+    /// Re-centring found no centroid.
+    pub no_centroid: usize,
+}
+
+impl Skipped {
+    pub fn total(&self) -> usize {
+        self.near_edge + self.stars + self.filtered + self.nan + self.off_image + self.no_centroid
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CutReport {
+    pub name: String,
+    pub output: PathBuf,
+    pub cut: usize,
+    pub skipped: Skipped,
+}
+
+/// Cuts the objects of one tile into `output/NAME_cuts.h5` (written whole or not at all).
+pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result<CutReport> {
+    let catalog = Catalog::read(&inputs.catalog, opts)?;
+    let out_path = cuts_path(output, &inputs.name);
+    // Every image is opened before anything is written, so bad inputs fail the tile early.
+    let mut exts = catalog.ext.clone();
+    exts.sort_unstable();
+    exts.dedup();
+    let mut images = exts
+        .into_iter()
+        .map(|ext| Ok((ext, TileImages::open(inputs, ext)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // Dropped on error, the writer leaves nothing behind. A tile with nothing to cut gets an
+    // empty file, as in the original.
+    let mut writer = CutWriter::create(&out_path, opts.compression)?;
+    let mut skipped = Skipped::default();
+    let mut cut = 0;
+    // SExtractor's catalogue of a multi-extension image is already in extension order.
+    for (ext, imgs) in &mut images {
+        for row in (0..catalog.len()).filter(|&r| catalog.ext[r] == *ext) {
+            let window = match select(&catalog, row, imgs.tile.width, imgs.tile.height, opts) {
+                Ok(w) => w,
+                Err(reason) => {
+                    reason.count(&mut skipped);
+                    continue;
+                }
+            };
+            let name = object_name(*ext as u32, catalog.number[row]);
+            match imgs.cut(&window, catalog.number[row], name, opts)? {
+                Ok(c) => {
+                    writer.add(&c)?;
+                    cut += 1;
+                }
+                Err(reason) => reason.count(&mut skipped),
+            }
+        }
+    }
+    writer.finish()?;
+    Ok(CutReport {
+        name: inputs.name.clone(),
+        output: out_path,
+        cut,
+        skipped,
+    })
+}
+
+/// The catalogue columns the cutting needs, checked once.
+struct Catalog {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    class_star: Vec<f64>,
+    number: Vec<u64>,
+    ext: Vec<usize>,
+    filters: Vec<(Vec<f64>, f64, f64)>,
+}
+
+impl Catalog {
+    fn read(path: &Path, opts: &CutOptions) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::file(path, "no such file"));
+        }
+        let table = read_catalog(path)?;
+        let float = |name: &str| -> Result<Vec<f64>> {
+            numeric(&table, name).ok_or_else(|| Error::file(path, no_column(name)))
+        };
+        let int = |name: &str| -> Result<Vec<i64>> {
+            table
+                .column(name)
+                .and_then(|c| c.as_i64())
+                .ok_or_else(|| Error::file(path, no_column(name)))
+        };
+        let non_negative = |name: &str, v: Vec<i64>| -> Result<Vec<u64>> {
+            v.into_iter()
+                .map(|n| {
+                    u64::try_from(n).map_err(|_| Error::file(path, format!("negative {name}")))
+                })
+                .collect()
+        };
+        let number = non_negative("NUMBER", int("NUMBER")?)?;
+        let ext = if table.has("EXT_NUMBER") {
+            non_negative("EXT_NUMBER", int("EXT_NUMBER")?)?
+                .into_iter()
+                .map(|e| e as usize)
+                .collect()
+        } else {
+            vec![0; number.len()]
+        };
+        let filters = opts
+            .filters
+            .iter()
+            .map(|f| Ok((float(&f.param)?, f.min, f.max)))
+            .collect::<Result<_>>()?;
+        Ok(Catalog {
+            x: float("X_IMAGE")?,
+            y: float("Y_IMAGE")?,
+            class_star: float("CLASS_STAR")?,
+            number,
+            ext,
+            filters,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.number.len()
+    }
+}
+
+fn numeric(table: &Table, name: &str) -> Option<Vec<f64>> {
+    table.column(name)?.as_f64()
+}
+
+fn no_column(name: &str) -> String {
+    format!("no numeric column {name} in the catalogue")
+}
+
+/// Why one object is not cut.
+enum Reject {
+    NearEdge,
+    Star,
+    Filtered,
+    Nan,
+    OffImage,
+    NoCentroid,
+}
+
+impl Reject {
+    fn count(self, s: &mut Skipped) {
+        *match self {
+            Reject::NearEdge => &mut s.near_edge,
+            Reject::Star => &mut s.stars,
+            Reject::Filtered => &mut s.filtered,
+            Reject::Nan => &mut s.nan,
+            Reject::OffImage => &mut s.off_image,
+            Reject::NoCentroid => &mut s.no_centroid,
+        } += 1;
+    }
+}
+
+/// The catalogue cuts (strict inequalities, so NaN values fail them), then the window.
+fn select(
+    cat: &Catalog,
+    row: usize,
+    width: usize,
+    height: usize,
+    opts: &CutOptions,
+) -> std::result::Result<Window, Reject> {
+    let inside = |v: f64, n: usize| opts.margin < v && v < n as f64 - opts.margin;
+    if !(inside(cat.x[row], width) && inside(cat.y[row], height)) {
+        return Err(Reject::NearEdge);
+    }
+    let galaxy = cat.class_star[row] < opts.max_stellarity;
+    if !galaxy {
+        return Err(Reject::Star);
+    }
+    if !cat
+        .filters
+        .iter()
+        .all(|(v, min, max)| *min < v[row] && v[row] < *max)
+    {
+        return Err(Reject::Filtered);
+    }
+    // SExtractor positions are 1-based.
+    let window = Window::centred(cat.x[row] - 1.0, cat.y[row] - 1.0, opts.boxsize);
+    if !window.fits_in(width, height) {
+        // The original would write a trimmed, off-centre cut that no later stage can use.
+        return Err(Reject::OffImage);
+    }
+    Ok(window)
+}
+
+/// The four images of one extension of a tile.
+struct TileImages {
+    tile: ImageHdu,
+    nb: ImageHdu,
+    rms: ImageHdu,
+    seg: ImageHdu,
+}
+
+impl TileImages {
+    fn open(inputs: &TileInputs, ext: usize) -> Result<Self> {
+        let tile = ImageHdu::open(&inputs.tile, ext)?;
+        let check = |path: &Path| -> Result<ImageHdu> {
+            let img = ImageHdu::open(path, ext)?;
+            if (img.width, img.height) != (tile.width, tile.height) {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "image is {}x{}, the tile {}x{}",
+                        img.width, img.height, tile.width, tile.height
+                    ),
+                ));
+            }
+            Ok(img)
+        };
+        Ok(TileImages {
+            nb: check(&inputs.nb)?,
+            rms: check(&inputs.rms)?,
+            seg: check(&inputs.seg)?,
+            tile,
+        })
+    }
+
+    fn cut(
+        &mut self,
+        window: &Window,
+        number: u64,
+        name: String,
+        opts: &CutOptions,
+    ) -> Result<std::result::Result<Cut, Reject>> {
+        let science: Vec<f32> = self.tile.window(window)?;
+        if sum_is_nan(&science) {
+            return Ok(Err(Reject::Nan));
+        }
+        let size = window.size;
+        let mut obj: Vec<f32> = self.nb.window(window)?;
+        let mut rms: Vec<f32> = self.rms.window(window)?;
+        let labels: Vec<i64> = self.seg.window(window)?;
+        let mut seg: Vec<bool> = labels.iter().map(|&l| l == number as i64).collect();
+        clean_mask(&mut seg, size);
+        if let Some(mode) = opts.centroids {
+            let outside: Vec<bool> = seg.iter().map(|&s| !s).collect();
+            let Some((cx, cy)) = centroid(&obj, &outside, size, mode) else {
+                return Ok(Err(Reject::NoCentroid));
+            };
+            let centre = (size as f64 - 1.0) / 2.0;
+            let (dx, dy) = (centre - cx, centre - cy);
+            obj = shift_cubic(&obj, size, dy, dx);
+            rms = shift_cubic(&rms, size, dy, dx);
+            seg = shift_nearest(&seg, size, dy, dx);
+        }
+        Ok(Ok(Cut {
+            name,
+            size,
+            obj,
+            seg,
+            rms,
+        }))
+    }
+}
+
+/// Whether numpy's sum of the pixels is NaN: a NaN, or infinities of both signs.
+fn sum_is_nan(v: &[f32]) -> bool {
+    v.iter().any(|x| x.is_nan()) || (v.contains(&f32::INFINITY) && v.contains(&f32::NEG_INFINITY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(x: f64, y: f64, class_star: f64, mag: f64) -> Catalog {
+        Catalog {
+            x: vec![x],
+            y: vec![y],
+            class_star: vec![class_star],
+            number: vec![1],
+            ext: vec![0],
+            filters: vec![(vec![mag], 17.0, 21.0)],
+        }
+    }
+
+    fn verdict(c: &Catalog) -> &'static str {
+        match select(c, 0, 1024, 512, &CutOptions::default()) {
+            Ok(_) => "cut",
+            Err(Reject::NearEdge) => "edge",
+            Err(Reject::Star) => "star",
+            Err(Reject::Filtered) => "filtered",
+            Err(_) => "other",
+        }
+    }
+
+    #[test]
+    fn selection_uses_strict_inequalities() {
+        assert_eq!(verdict(&catalog(500.0, 300.0, 0.1, 19.0)), "cut");
+        assert_eq!(verdict(&catalog(80.0, 300.0, 0.1, 19.0)), "edge");
+        assert_eq!(verdict(&catalog(80.01, 300.0, 0.1, 19.0)), "cut");
+        assert_eq!(verdict(&catalog(944.0, 300.0, 0.1, 19.0)), "edge");
+        assert_eq!(verdict(&catalog(943.9, 300.0, 0.1, 19.0)), "cut");
+        // y against NAXIS2 = 512.
+        assert_eq!(verdict(&catalog(500.0, 432.0, 0.1, 19.0)), "edge");
+        assert_eq!(verdict(&catalog(500.0, 300.0, 0.5, 19.0)), "star");
+        assert_eq!(verdict(&catalog(500.0, 300.0, f64::NAN, 19.0)), "star");
+        assert_eq!(verdict(&catalog(500.0, 300.0, 0.49, 17.0)), "filtered");
+        assert_eq!(verdict(&catalog(500.0, 300.0, 0.49, 21.0)), "filtered");
+        assert_eq!(verdict(&catalog(500.0, 300.0, 0.49, f64::NAN)), "filtered");
+        assert_eq!(verdict(&catalog(500.0, 300.0, 0.49, 20.99)), "cut");
+    }
+
+    #[test]
+    fn small_margins_leave_out_windows_off_the_image() {
+        let opts = CutOptions {
+            margin: 10.0,
+            ..CutOptions::default()
+        };
+        let c = catalog(30.0, 300.0, 0.1, 19.0);
+        assert!(matches!(
+            select(&c, 0, 1024, 512, &opts),
+            Err(Reject::OffImage)
+        ));
+        let c = catalog(65.0, 300.0, 0.1, 19.0);
+        let w = select(&c, 0, 1024, 512, &opts).ok().unwrap();
+        assert_eq!((w.x0, w.y0), (0, 235));
+    }
+
+    #[test]
+    fn nan_sums_as_numpy() {
+        assert!(!sum_is_nan(&[1.0, f32::INFINITY]));
+        assert!(sum_is_nan(&[1.0, f32::NAN]));
+        assert!(sum_is_nan(&[f32::NEG_INFINITY, f32::INFINITY]));
+    }
+
+    #[test]
+    fn inputs_are_found_in_a_subfolder_or_flat() {
+        let dir = tempfile::tempdir().unwrap();
+        let sex = dir.path().join("Sextracted");
+        std::fs::create_dir_all(sex.join("a")).unwrap();
+        let a = TileInputs::locate(Path::new("Tiles/a.fits"), &sex, None);
+        assert_eq!(a.seg, sex.join("a/a_seg.fits"));
+        assert_eq!(a.catalog, sex.join("a/a_cat.fits"));
+        let b = TileInputs::locate(Path::new("Tiles/b.fits"), &sex, Some(Path::new("Cats")));
+        assert_eq!(b.nb, sex.join("b_nb.fits"));
+        assert_eq!(b.catalog, Path::new("Cats/b_cat.fits"));
+        assert_eq!(b.name, "b");
+    }
+}

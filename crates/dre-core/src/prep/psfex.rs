@@ -1,0 +1,218 @@
+//! `psfex_dre`'s work: runs PSFEx on one SExtractor catalogue and leaves `PSF/NAME.psf`,
+//! whole or not at all, only when PSFEx accepted stars for it.
+
+use crate::io::atomic::ScratchDir;
+use crate::error::{AtPath, Error, Result};
+use crate::prep::external::Tool;
+use crate::io::fits::read_f64_key;
+use fitsio::hdu::HduInfo;
+use fitsio::FitsFile;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// PSFEx configuration shipped with DRE: constant PSF (order 0), image pixel scale, 25x25.
+pub const DEFAULT_PSFEX: &str = include_str!("../../data/default.psfex");
+
+/// A SExtractor catalogue `NAME_cat.fits` of tile NAME.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogFile {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// What PSFEx made of one catalogue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsfReport {
+    pub psf: PathBuf,
+    /// Stars PSFEx loaded and accepted.
+    pub loaded: usize,
+    pub accepted: usize,
+    /// PSF FWHM in image pixels.
+    pub fwhm: f64,
+    pub warnings: Vec<String>,
+}
+
+/// Every `NAME_cat.fits` below `dir` (`Sextracted/NAME/NAME_cat.fits` or flat), sorted by
+/// NAME. Two catalogues for one NAME are refused: both would write `NAME.psf`.
+pub fn list_catalogs(dir: &Path) -> Result<Vec<CatalogFile>> {
+    if !dir.is_dir() {
+        return Err(Error::file(dir, "no such input folder"));
+    }
+    let mut out = Vec::new();
+    collect(dir, &mut out)?;
+    out.sort_by(|a: &CatalogFile, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
+    if let Some(w) = out.windows(2).find(|w| w[0].name == w[1].name) {
+        return Err(Error::Invalid(format!(
+            "two catalogues of tile {}: {} and {}; keep one",
+            w[0].name,
+            w[0].path.display(),
+            w[1].path.display()
+        )));
+    }
+    Ok(out)
+}
+
+fn collect(dir: &Path, out: &mut Vec<CatalogFile>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        if file.starts_with('.') {
+            continue; // scratch folders and temporaries
+        }
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if let Some(name) = file.strip_suffix("_cat.fits").filter(|n| !n.is_empty()) {
+            out.push(CatalogFile {
+                name: name.to_string(),
+                path: path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A PSFEx ready to run on catalogues.
+#[derive(Debug)]
+pub struct Psfex {
+    tool: Tool,
+    /// None: the shipped configuration.
+    config: Option<PathBuf>,
+    output: PathBuf,
+}
+
+impl Psfex {
+    /// Finds PSFEx and checks the output folder can be written. `config`: `-c FILE`, else `default.psfex` of the working directory if there is one,
+    /// else the shipped configuration.
+    pub fn new(config: Option<&Path>, output: &Path) -> Result<Psfex> {
+        let tool = Tool::find("PSFEx", &["psfex"], "Debian/Ubuntu: apt-get install psfex")?;
+        let config = match config {
+            Some(c) if !c.is_file() => {
+                // PSFEx itself would carry on with built-in settings and ask for a plot device.
+                return Err(Error::file(c, "no such PSFEx configuration file"));
+            }
+            Some(c) => Some(std::path::absolute(c).at(c)?),
+            None if Path::new("default.psfex").is_file() => {
+                Some(std::path::absolute("default.psfex").at("default.psfex")?)
+            }
+            None => None,
+        };
+        drop(ScratchDir::new(output, "psfex_dre")?); // the output folder can be written
+        let output = std::path::absolute(output).at(output)?;
+        Ok(Psfex {
+            tool,
+            config,
+            output,
+        })
+    }
+
+    /// The configuration file used (None: the shipped one).
+    pub fn config(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
+    /// Runs PSFEx on `cat`, in the output folder as the original did (check plots and XML
+    /// land there); the PSF is written to a scratch folder and moved to `NAME.psf`.
+    pub fn run(&self, cat: &CatalogFile) -> Result<PsfReport> {
+        let scratch = ScratchDir::new(&self.output, &format!("{}.psfex_dre", cat.name))?;
+        let config = match &self.config {
+            Some(c) => c.clone(),
+            None => {
+                let p = scratch.path().join("default.psfex");
+                std::fs::write(&p, DEFAULT_PSFEX).at(&p)?;
+                p
+            }
+        };
+        let input = std::path::absolute(&cat.path).at(&cat.path)?;
+        let args: Vec<OsString> = vec![
+            input.into(),
+            "-c".into(),
+            config.into(),
+            "-PSF_DIR".into(),
+            scratch.path().into(),
+            "-PSF_SUFFIX".into(),
+            ".psf".into(),
+        ];
+        let run = self
+            .tool
+            .run(&args, Some(&self.output))
+            .map_err(|e| Error::file(&cat.path, e))?;
+        let stem = cat.path.file_stem().unwrap_or_default().to_string_lossy();
+        let written = format!("{stem}.psf");
+        let tmp = scratch.path().join(&written);
+        if !tmp.is_file() {
+            return Err(Error::file(&cat.path, "PSFEx wrote no PSF"));
+        }
+        let (loaded, accepted, fwhm) = accepted_stars(&tmp)?;
+        if accepted == 0 {
+            return Err(Error::file(
+                &cat.path,
+                format!(
+                    "PSFEx accepted no star ({loaded} candidates loaded): no PSF \
+                     (too few bright, unsaturated point sources; see SAMPLE_* in the configuration)"
+                ),
+            ));
+        }
+        // What dre will read must be readable.
+        crate::io::psf::read_psf(&tmp).map_err(|e| Error::file(&cat.path, e))?;
+        let dest = self.output.join(format!("{}.psf", cat.name));
+        scratch.commit(&written, &dest)?;
+        Ok(PsfReport {
+            psf: dest,
+            loaded,
+            accepted,
+            fwhm,
+            warnings: run.warnings,
+        })
+    }
+}
+
+/// LOADED, ACCEPTED and PSF_FWHM of the first PSF HDU that accepted stars (or of the last
+/// PSF HDU when none did).
+fn accepted_stars(path: &Path) -> Result<(usize, usize, f64)> {
+    let mut f = FitsFile::open(path).at(path)?;
+    let mut best = (0, 0, 0.0);
+    for i in 1..f.num_hdus().at(path)? {
+        let hdu = f.hdu(i).at(path)?;
+        if !matches!(hdu.info, HduInfo::TableInfo { .. }) {
+            continue;
+        }
+        let key = |f: &mut FitsFile, k| read_f64_key(f, &hdu, k).unwrap_or(0.0);
+        best = (
+            key(&mut f, "LOADED") as usize,
+            key(&mut f, "ACCEPTED") as usize,
+            key(&mut f, "PSF_FWHM"),
+        );
+        if best.1 > 0 {
+            break;
+        }
+    }
+    Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogues_in_both_layouts_sorted_by_tile() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("b")).unwrap();
+        std::fs::create_dir_all(d.path().join(".b.sex_dre.1.tmp")).unwrap();
+        for f in [
+            "b/b_cat.fits",
+            "a_cat.fits",
+            "a_seg.fits",
+            "_cat.fits",
+            ".b.sex_dre.1.tmp/b_cat.fits",
+        ] {
+            std::fs::write(d.path().join(f), "").unwrap();
+        }
+        let c = list_catalogs(d.path()).unwrap();
+        let names: Vec<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(c[1].path, d.path().join("b/b_cat.fits"));
+        std::fs::write(d.path().join("b_cat.fits"), "").unwrap();
+        let e = list_catalogs(d.path()).unwrap_err().to_string();
+        assert!(e.starts_with("two catalogues of tile b"), "{e}");
+    }
+}

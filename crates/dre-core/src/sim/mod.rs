@@ -1,0 +1,4 @@
+//! Simulated tiles with known truth, and the scoring of a fit against that truth.
+
+pub mod score;
+pub mod simulate;

@@ -1,0 +1,461 @@
+//! Scoring a Summary against the truth of a simulated tile: each fitted object is matched to
+//! the nearest true galaxy within a radius, and for each quantity (log R_e, q, theta, n) the
+//! offsets fit - truth are summarised by their median, NMAD (1.4826 x median absolute
+//! deviation) and the fractions within half a grid step and within one step, overall and by
+//! S/N bin.
+
+use crate::model::cube::Grid;
+use crate::error::{AtPath, Error, Result};
+use crate::io::table::Table;
+use std::path::Path;
+
+/// One true galaxy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Truth {
+    /// FITS 1-based pixel position.
+    pub x: f64,
+    pub y: f64,
+    pub n: f64,
+    pub q: f64,
+    pub theta: f64,
+    pub log_re: f64,
+    pub snr: f64,
+}
+
+/// One fitted object of a Summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fitted {
+    pub x: f64,
+    pub y: f64,
+    pub n: f64,
+    pub q: f64,
+    pub theta: f64,
+    pub logr: f64,
+    pub logr_parab: f64,
+}
+
+/// Reads a truth CSV (header line; columns X, Y, N_SERSIC, Q, THETA, LOG_RE, and SNR or
+/// SNR_EST; rows whose TYPE is not `gal` are stars and skipped). With `radius_column`, the
+/// true log radius is log10 of that column instead of LOG_RE (e.g. A_HLR, the semi-major
+/// radius of the golden truth, whose LOG_RE is circularised).
+pub fn read_truth(path: impl AsRef<Path>, radius_column: Option<&str>) -> Result<Vec<Truth>> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).at(path)?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| Error::file(path, "empty truth file"))?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| header.iter().position(|h| h == n))
+            .ok_or_else(|| Error::file(path, format!("no {} column", names[0])))
+    };
+    let (cx, cy, cn, cq, ct, cr) = (
+        col(&["X"])?,
+        col(&["Y"])?,
+        col(&["N_SERSIC"])?,
+        col(&["Q"])?,
+        col(&["THETA"])?,
+        col(&[radius_column.unwrap_or("LOG_RE")])?,
+    );
+    let cs = col(&["SNR", "SNR_EST"]).ok();
+    let ctype = header.iter().position(|h| *h == "TYPE");
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        if ctype.is_some_and(|c| f.get(c).is_some_and(|t| *t != "gal")) {
+            continue;
+        }
+        let num = |c: usize| -> Result<f64> {
+            f.get(c).and_then(|v| v.parse().ok()).ok_or_else(|| {
+                Error::file(
+                    path,
+                    format!("line {}: column {} is not a number", i + 2, header[c]),
+                )
+            })
+        };
+        out.push(Truth {
+            x: num(cx)?,
+            y: num(cy)?,
+            n: num(cn)?,
+            q: num(cq)?,
+            theta: num(ct)?,
+            log_re: match radius_column {
+                Some(_) => num(cr)?.log10(),
+                None => num(cr)?,
+            },
+            snr: match cs {
+                Some(c) => num(c)?,
+                None => f64::NAN,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The fitted objects of a Summary table (it must carry the catalogue's X_IMAGE, Y_IMAGE).
+pub fn fitted_from_summary(t: &Table) -> std::result::Result<Vec<Fitted>, String> {
+    let col = |name: &str| {
+        t.column(name)
+            .and_then(|c| c.as_f64())
+            .ok_or_else(|| format!("Summary has no numeric {name} column"))
+    };
+    let (x, y, n, q, th, r, rp) = (
+        col("X_IMAGE")?,
+        col("Y_IMAGE")?,
+        col("INDEX")?,
+        col("AX_RATIO")?,
+        col("ANGLE")?,
+        col("LOGR")?,
+        col("LOGR_PARAB")?,
+    );
+    Ok((0..t.nrows())
+        .map(|i| Fitted {
+            x: x[i],
+            y: y[i],
+            n: n[i],
+            q: q[i],
+            theta: th[i],
+            logr: r[i],
+            logr_parab: rp[i],
+        })
+        .collect())
+}
+
+/// Pairs (truth, fitted): each fitted object with its nearest true galaxy within `radius`
+/// pixels; a galaxy claimed twice keeps the closer object.
+pub fn match_nearest(truth: &[Truth], fitted: &[Fitted], radius: f64) -> Vec<(usize, usize)> {
+    let mut best: Vec<Option<(usize, f64)>> = vec![None; truth.len()];
+    for (j, f) in fitted.iter().enumerate() {
+        let nearest = truth
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i, (t.x - f.x).hypot(t.y - f.y)))
+            .filter(|&(_, d)| d <= radius)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((i, d)) = nearest {
+            if best[i].is_none_or(|(_, bd)| d < bd) {
+                best[i] = Some((j, d));
+            }
+        }
+    }
+    best.iter()
+        .enumerate()
+        .filter_map(|(i, b)| b.map(|(j, _)| (i, j)))
+        .collect()
+}
+
+/// Summary of the offsets of one quantity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub quantity: &'static str,
+    pub n: usize,
+    pub median: f64,
+    pub nmad: f64,
+    pub within_half_step: f64,
+    pub within_one_step: f64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Median, NMAD and fractions within half a step and one step of a set of offsets.
+pub fn stats(quantity: &'static str, offsets: &[f64], step: f64) -> Stats {
+    let mut v: Vec<f64> = offsets.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = v.len();
+    let med = median(&mut v);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+    let frac = |lim: f64| {
+        if n == 0 {
+            f64::NAN
+        } else {
+            v.iter().filter(|x| x.abs() <= lim).count() as f64 / n as f64
+        }
+    };
+    Stats {
+        quantity,
+        n,
+        median: med,
+        nmad: 1.4826 * median(&mut dev),
+        within_half_step: frac(step / 2.0 + 1e-9),
+        within_one_step: frac(step + 1e-9),
+    }
+}
+
+/// Difference of two position angles, wrapped into [-90, 90).
+pub fn angle_diff(a: f64, b: f64) -> f64 {
+    (a - b + 90.0).rem_euclid(180.0) - 90.0
+}
+
+/// Grid steps that the fractions refer to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Steps {
+    pub logr: f64,
+    pub q: f64,
+    pub theta: f64,
+    pub n: f64,
+}
+
+impl Steps {
+    pub fn of(grid: &Grid) -> Steps {
+        let or_one = |s: f64| if s > 0.0 { s } else { 1.0 };
+        Steps {
+            logr: grid.logh.step,
+            q: grid.axrat.step,
+            theta: grid.posang.step,
+            n: or_one(grid.index.step),
+        }
+    }
+}
+
+/// Position angles of nearly round galaxies mean nothing: theta is scored for q <= this.
+pub const MAX_Q_FOR_THETA: f64 = 0.8;
+
+/// The statistics of a set of matched pairs.
+pub fn score_pairs(
+    truth: &[Truth],
+    fitted: &[Fitted],
+    pairs: &[(usize, usize)],
+    steps: Steps,
+) -> Vec<Stats> {
+    let offsets = |f: &dyn Fn(&Truth, &Fitted) -> Option<f64>| -> Vec<f64> {
+        pairs
+            .iter()
+            .filter_map(|&(i, j)| f(&truth[i], &fitted[j]))
+            .collect()
+    };
+    vec![
+        stats(
+            "log_re",
+            &offsets(&|t, f| Some(f.logr - t.log_re)),
+            steps.logr,
+        ),
+        stats(
+            "log_re_parab",
+            &offsets(&|t, f| Some(f.logr_parab - t.log_re)),
+            steps.logr,
+        ),
+        stats("q", &offsets(&|t, f| Some(f.q - t.q)), steps.q),
+        stats(
+            "theta",
+            &offsets(&|t, f| (t.q <= MAX_Q_FOR_THETA).then(|| angle_diff(f.theta, t.theta))),
+            steps.theta,
+        ),
+        stats("n", &offsets(&|t, f| Some(f.n - t.n)), steps.n),
+    ]
+}
+
+/// The whole score: overall and per S/N bin.
+#[derive(Clone, Debug)]
+pub struct Score {
+    pub truth: usize,
+    pub fitted: usize,
+    pub matched: usize,
+    pub overall: Vec<Stats>,
+    /// (low, high) S/N edges and the statistics of the galaxies in [low, high).
+    pub by_snr: Vec<((f64, f64), Vec<Stats>)>,
+}
+
+/// Default S/N bin edges.
+pub const SNR_EDGES: [f64; 6] = [0.0, 25.0, 50.0, 100.0, 200.0, f64::INFINITY];
+
+pub fn score(
+    truth: &[Truth],
+    fitted: &[Fitted],
+    radius: f64,
+    steps: Steps,
+    snr_edges: &[f64],
+) -> Score {
+    let pairs = match_nearest(truth, fitted, radius);
+    let by_snr = snr_edges
+        .windows(2)
+        .map(|w| {
+            let sel: Vec<(usize, usize)> = pairs
+                .iter()
+                .copied()
+                .filter(|&(i, _)| truth[i].snr >= w[0] && truth[i].snr < w[1])
+                .collect();
+            ((w[0], w[1]), score_pairs(truth, fitted, &sel, steps))
+        })
+        .collect();
+    Score {
+        truth: truth.len(),
+        fitted: fitted.len(),
+        matched: pairs.len(),
+        overall: score_pairs(truth, fitted, &pairs, steps),
+        by_snr,
+    }
+}
+
+fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".into()
+    }
+}
+
+fn stats_json(s: &[Stats]) -> String {
+    let items: Vec<String> = s
+        .iter()
+        .map(|s| {
+            format!(
+                "\"{}\": {{\"n\": {}, \"median\": {}, \"nmad\": {}, \"within_half_step\": {}, \"within_one_step\": {}}}",
+                s.quantity,
+                s.n,
+                json_num(s.median),
+                json_num(s.nmad),
+                json_num(s.within_half_step),
+                json_num(s.within_one_step)
+            )
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+impl Score {
+    pub fn to_json(&self) -> String {
+        let bins: Vec<String> = self
+            .by_snr
+            .iter()
+            .map(|((lo, hi), s)| {
+                format!(
+                    "{{\"snr_min\": {}, \"snr_max\": {}, \"stats\": {}}}",
+                    json_num(*lo),
+                    json_num(*hi),
+                    stats_json(s)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"truth\": {}, \"fitted\": {}, \"matched\": {}, \"overall\": {}, \"by_snr\": [{}]}}",
+            self.truth,
+            self.fitted,
+            self.matched,
+            stats_json(&self.overall),
+            bins.join(", ")
+        )
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{} true galaxies, {} fitted objects, {} matched\n",
+            self.truth, self.fitted, self.matched
+        );
+        let table = |out: &mut String, title: &str, s: &[Stats]| {
+            out.push_str(&format!(
+                "\n{title}\n{:<14}{:>6}{:>10}{:>10}{:>12}{:>12}\n",
+                "quantity", "n", "median", "nmad", "<=step/2", "<=step"
+            ));
+            for s in s {
+                out.push_str(&format!(
+                    "{:<14}{:>6}{:>10.4}{:>10.4}{:>12.3}{:>12.3}\n",
+                    s.quantity, s.n, s.median, s.nmad, s.within_half_step, s.within_one_step
+                ));
+            }
+        };
+        table(&mut out, "all matched galaxies", &self.overall);
+        for ((lo, hi), s) in &self.by_snr {
+            if s[0].n > 0 {
+                table(&mut out, &format!("S/N in [{lo}, {hi})"), s);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_known_offsets() {
+        let s = stats("x", &[0.0, 0.1, -0.1, 0.2, 1.0, f64::NAN], 0.2);
+        assert_eq!(s.n, 5);
+        assert_eq!(s.median, 0.1);
+        // |x - 0.1| = 0.1, 0, 0.2, 0.1, 0.9 -> median 0.1
+        assert!((s.nmad - 0.14826).abs() < 1e-12);
+        assert_eq!(s.within_half_step, 3.0 / 5.0);
+        assert_eq!(s.within_one_step, 4.0 / 5.0);
+    }
+
+    #[test]
+    fn angles_wrap() {
+        assert_eq!(angle_diff(89.0, -89.0), -2.0);
+        assert_eq!(angle_diff(-80.0, 80.0), 20.0);
+        assert_eq!(angle_diff(10.0, 5.0), 5.0);
+    }
+
+    #[test]
+    fn nearest_match_within_radius_and_one_per_galaxy() {
+        let t = |x, y| Truth {
+            x,
+            y,
+            n: 4.0,
+            q: 0.5,
+            theta: 0.0,
+            log_re: 1.0,
+            snr: 50.0,
+        };
+        let f = |x, y| Fitted {
+            x,
+            y,
+            n: 4.0,
+            q: 0.5,
+            theta: 0.0,
+            logr: 1.1,
+            logr_parab: 1.0,
+        };
+        let truth = [t(10.0, 10.0), t(50.0, 50.0)];
+        let fitted = [f(11.0, 10.0), f(10.5, 10.0), f(80.0, 80.0), f(52.0, 52.0)];
+        assert_eq!(match_nearest(&truth, &fitted, 3.0), vec![(0, 1), (1, 3)]);
+        let steps = Steps {
+            logr: 0.1,
+            q: 0.1,
+            theta: 15.0,
+            n: 1.0,
+        };
+        let s = score(&truth, &fitted, 3.0, steps, &SNR_EDGES);
+        assert_eq!(s.matched, 2);
+        assert!((s.overall[0].median - 0.1).abs() < 1e-12);
+        assert_eq!(s.by_snr[2].1[0].n, 2);
+        assert!(s
+            .to_json()
+            .starts_with("{\"truth\": 2, \"fitted\": 4, \"matched\": 2,"));
+    }
+
+    #[test]
+    fn reads_the_golden_truth_skipping_stars() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(
+            &p,
+            "ID,TYPE,X,Y,N_SERSIC,Q,THETA,RE,LOG_RE,SNR_EST\n1,gal,1,2,4,0.5,10,3,0.5,20\n2,star,5,5,0,1,0,0,0,99\n",
+        )
+        .unwrap();
+        let t = read_truth(&p, None).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].x, t[0].log_re, t[0].snr), (1.0, 0.5, 20.0));
+        let t = read_truth(&p, Some("RE")).unwrap();
+        assert_eq!(t[0].log_re, 3f64.log10());
+        std::fs::write(&p, "X,Y\n1,2\n").unwrap();
+        assert!(read_truth(&p, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no N_SERSIC column"));
+    }
+}
