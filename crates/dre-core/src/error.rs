@@ -4,16 +4,25 @@
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
+/// The library's error: each variant renders as one line, `PATH: [object NAME: ]MESSAGE`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// Something is wrong with a file: unreadable, malformed, or not what the tool needs.
     #[error("{}: {msg}", path.display())]
-    File { path: PathBuf, msg: String },
+    File {
+        /// The file, as the caller named it.
+        path: PathBuf,
+        /// What is wrong, on one line.
+        msg: String,
+    },
     /// Something is wrong with one object of a file; the rest of the file is usable.
     #[error("{}: object {object}: {msg}", path.display())]
     Object {
+        /// The file holding the object.
         path: PathBuf,
+        /// The object's name, `EE_NNNN`.
         object: String,
+        /// What is wrong, on one line.
         msg: String,
     },
     /// A request that makes no sense whatever the files (a bad grid, a bad option).
@@ -24,9 +33,11 @@ pub enum Error {
     Device(String),
 }
 
+/// `std::result::Result` with the library's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// An [`Error::File`]; a multi-line `msg` (HDF5, cfitsio) is joined into one line.
     pub fn file(path: impl AsRef<Path>, msg: impl Display) -> Self {
         Error::File {
             path: path.as_ref().to_path_buf(),
@@ -34,6 +45,7 @@ impl Error {
         }
     }
 
+    /// An [`Error::Object`] about object `object` of `path`; `msg` is joined into one line.
     pub fn object(path: impl AsRef<Path>, object: &str, msg: impl Display) -> Self {
         Error::Object {
             path: path.as_ref().to_path_buf(),

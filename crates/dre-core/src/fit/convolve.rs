@@ -60,6 +60,18 @@ fn smooth_size(m: usize) -> usize {
 impl Convolver {
     /// Fails when the PSF is larger than the stamps ('same' mode would crop the model).
     pub fn new(psf: &Psf, boxsize: usize) -> Result<Self> {
+        // `Psf`'s fields are public: a hand-made one may not hold its width x height pixels.
+        if psf.width == 0
+            || psf.height == 0
+            || psf.width.checked_mul(psf.height) != Some(psf.data.len())
+        {
+            return Err(Error::Invalid(format!(
+                "PSF of {}x{} pixels holds {} values",
+                psf.height,
+                psf.width,
+                psf.data.len()
+            )));
+        }
         if psf.width > boxsize || psf.height > boxsize {
             return Err(Error::Invalid(format!(
                 "PSF of {}x{} pixels is larger than the {boxsize}x{boxsize} model stamps",
@@ -115,6 +127,7 @@ impl Convolver {
         for r in 0..h {
             s.row[..w].copy_from_slice(&img[r * w..(r + 1) * w]);
             s.row[w..].fill(0.0);
+            // realfft fails only on buffer lengths, and `scratch()` sized these from the plan.
             self.row_fwd
                 .process_with_scratch(&mut s.row, &mut s.row_hat, &mut s.fft)
                 .expect("buffer sizes come from the plan");
@@ -144,6 +157,8 @@ impl Convolver {
             if self.nx % 2 == 0 {
                 s.row_hat[nxc - 1].im = 0.0;
             }
+            // realfft fails only on buffer lengths (`scratch()` sized these from the plan) or
+            // on imaginary parts at 0 and Nyquist (zeroed just above).
             self.row_inv
                 .process_with_scratch(&mut s.row_hat, &mut s.row, &mut s.fft)
                 .expect("buffer sizes come from the plan");

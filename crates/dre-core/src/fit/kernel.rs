@@ -36,6 +36,7 @@ struct Span {
 /// An object ready for the kernel.
 #[derive(Clone, Debug)]
 pub struct Prepared {
+    /// The object's name, `EE_NNNN`.
     pub name: String,
     /// Per row of the segment, its extent widened to whole SIMD vectors.
     spans: Vec<Span>,

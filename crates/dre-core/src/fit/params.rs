@@ -8,16 +8,29 @@ use crate::model::cube::Grid;
 pub struct Params {
     /// (n, q, theta, logr) indices of the first minimum in C order.
     pub model_idx: [usize; 4],
+    /// `CHI`: the minimum chi.
     pub chi: f32,
+    /// `CHI_STD`: standard deviation of the whole chi cube.
     pub chi_std: f32,
+    /// `LOGR_CHI`: log10 of the 1/chi-weighted mean radius over the cube (r in pixels).
     pub logr_chi: f32,
+    /// `LOGR_VAR`: log10 of the 1/chi-weighted variance of r around the best radius.
     pub logr_var: f32,
+    /// `LOGR_CHI_VAR`: log10 of the 1/chi-weighted variance of r around the weighted radius.
     pub logr_chi_var: f32,
+    /// `LOGR_PARAB`: vertex of the parabola through ln(chi) at the three radii around the
+    /// minimum (NaN when outside the grid or opening downwards; `LOGR` when outside the window).
     pub logr_parab: f64,
+    /// `LOGR_STD`: the parabola's width 1/sqrt(2a), in dex (NaN where `logr_parab` is not
+    /// the vertex).
     pub logr_std: f64,
+    /// `INDEX`: Sérsic index n of the best model.
     pub index: f64,
+    /// `LOGR`: log10 R_e in pixels of the best model.
     pub logr: f32,
+    /// `AX_RATIO`: q = b/a of the best model.
     pub ax_ratio: f32,
+    /// `ANGLE`: theta in degrees (THETA_IMAGE) of the best model.
     pub angle: f32,
 }
 

@@ -7,6 +7,8 @@ use crate::error::{AtPath, Result};
 use ndarray::ArrayView4;
 use std::path::Path;
 
+/// Writes a chi file whole or not at all: dropped without [`ChiWriter::finish`], nothing
+/// is left behind.
 pub struct ChiWriter {
     pending: PendingFile,
     file: hdf5::File,
@@ -15,6 +17,8 @@ pub struct ChiWriter {
 }
 
 impl ChiWriter {
+    /// Starts the chi file `path` (written to a temporary beside it) for cubes of grid
+    /// shape `shape` (NINDEX, NAXRAT, NPOSANG, NLOGH).
     pub fn create(
         path: impl AsRef<Path>,
         shape: [usize; 4],
@@ -30,6 +34,7 @@ impl ChiWriter {
         })
     }
 
+    /// Adds object `name`'s chi cube (flat, C order, the length of `shape`'s product).
     pub fn add(&mut self, name: &str, chi: &[f32]) -> Result<()> {
         let dest = self.pending.dest();
         let [a, b, c, d] = self.shape;
@@ -42,6 +47,7 @@ impl ChiWriter {
         Ok(())
     }
 
+    /// Closes the file and renames it into place.
     pub fn finish(self) -> Result<()> {
         let ChiWriter { pending, file, .. } = self;
         file.close().at(pending.dest())?;

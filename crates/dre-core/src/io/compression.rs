@@ -1,19 +1,27 @@
 //! HDF5 compression levels of the original (`h5py_compression`): none, low = lzf (filter
 //! 32000, as h5py writes it), medium = gzip 4, high = gzip 9.
 
+use crate::error::{Error, Result};
 use hdf5::DatasetBuilder;
 use std::str::FromStr;
 
+/// Compression of the HDF5 datasets of cut and chi files (`--compression`; default
+/// `Medium`, as the original). Parsed from `none`, `low`, `medium`, `high`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
+    /// No filter.
     None,
+    /// lzf (HDF5 filter 32000): fast, light.
     Low,
+    /// gzip level 4.
     #[default]
     Medium,
+    /// gzip level 9: smallest, slowest.
     High,
 }
 
 impl Compression {
+    /// Adds this level's filter to a dataset builder.
     pub fn apply(self, b: DatasetBuilder) -> DatasetBuilder {
         match self {
             Compression::None => b,
@@ -25,16 +33,16 @@ impl Compression {
 }
 
 impl FromStr for Compression {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "none" => Ok(Compression::None),
             "low" => Ok(Compression::Low),
             "medium" => Ok(Compression::Medium),
             "high" => Ok(Compression::High),
-            _ => Err(format!(
+            _ => Err(Error::Invalid(format!(
                 "compression must be none, low, medium or high, not {s:?}"
-            )),
+            ))),
         }
     }
 }

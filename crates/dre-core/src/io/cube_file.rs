@@ -19,7 +19,7 @@ pub fn read_grid(path: impl AsRef<Path>) -> Result<Grid> {
 }
 
 fn grid_from_header(f: &mut FitsFile, hdu: &FitsHdu, path: &Path) -> Result<Grid> {
-    let key = |f: &mut FitsFile, k: &str| read_f64_key(f, hdu, k).map_err(|m| Error::file(path, m));
+    let key = |f: &mut FitsFile, k: &str| read_f64_key(f, hdu, k).map_err(|e| e.at_file(path));
     let count = |f: &mut FitsFile, k: &str| -> Result<usize> {
         let v = key(f, k)?;
         if v < 1.0 || v.fract() != 0.0 {
@@ -41,7 +41,7 @@ fn grid_from_header(f: &mut FitsFile, hdu: &FitsHdu, path: &Path) -> Result<Grid
         logh: Axis::new(key(f, "LOGH0")?, key(f, "DLOGH")?, count(f, "NLOGH")?),
         boxsize: count(f, "BOXSIZE")?,
     };
-    grid.validate().map_err(|m| Error::file(path, m))?;
+    grid.validate().map_err(|e| e.at_file(path))?;
     Ok(grid)
 }
 

@@ -10,23 +10,16 @@ use std::path::{Path, PathBuf};
 /// One object's cut: three square images of `size` x `size` pixels, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cut {
+    /// Object name `EE_NNNN` (EXT_NUMBER, catalogue NUMBER): the group's name.
     pub name: String,
+    /// Side in pixels (BOXSIZE, 128 as the original).
     pub size: usize,
+    /// Background-subtracted science image, in the tile's units.
     pub obj: Vec<f32>,
+    /// The object's cleaned segment: the pixels the fit uses.
     pub seg: Vec<bool>,
+    /// Background RMS, in the units of `obj`.
     pub rms: Vec<f32>,
-}
-
-/// `EE_NNNN`: extension two digits, catalogue NUMBER four digits, zero padded (more digits
-/// when larger).
-pub fn object_name(ext: u32, number: u64) -> String {
-    format!("{ext:02}_{number:04}")
-}
-
-/// `EE_NNNN` -> (EXT_NUMBER, NUMBER).
-pub fn parse_object_name(name: &str) -> Option<(u32, u64)> {
-    let (e, n) = name.split_once('_')?;
-    Some((e.parse().ok()?, n.parse().ok()?))
 }
 
 /// An open cut file.
@@ -37,6 +30,8 @@ pub struct CutReader {
 }
 
 impl CutReader {
+    /// Opens a cut file and lists its groups; objects are read one by one with
+    /// [`CutReader::read`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
@@ -50,6 +45,7 @@ impl CutReader {
         Ok(CutReader { path, file, names })
     }
 
+    /// The file's path, as given to [`CutReader::open`].
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -112,6 +108,8 @@ pub struct CutWriter {
 }
 
 impl CutWriter {
+    /// Starts the cut file `path` (written to a temporary beside it), every dataset
+    /// compressed with `compression`.
     pub fn create(path: impl AsRef<Path>, compression: Compression) -> Result<Self> {
         let pending = PendingFile::new(path.as_ref())?;
         let file = hdf5::File::create(pending.path()).at(pending.dest())?;
@@ -122,6 +120,7 @@ impl CutWriter {
         })
     }
 
+    /// Writes one object as group `cut.name` holding `obj`, `seg` and `rms`.
     pub fn add(&mut self, cut: &Cut) -> Result<()> {
         let path = self.pending.dest().to_path_buf();
         let shape = (cut.size, cut.size);
@@ -145,6 +144,7 @@ impl CutWriter {
         write_f32("rms", &cut.rms)
     }
 
+    /// Closes the file and renames it into place.
     pub fn finish(self) -> Result<()> {
         let CutWriter { pending, file, .. } = self;
         file.close().at(pending.dest())?;
@@ -156,13 +156,6 @@ impl CutWriter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_round_trip() {
-        assert_eq!(object_name(0, 2), "00_0002");
-        assert_eq!(object_name(3, 12345), "03_12345");
-        assert_eq!(parse_object_name("03_12345"), Some((3, 12345)));
-        assert_eq!(parse_object_name("junk"), None);
-    }
 
     #[test]
     fn cuts_round_trip_with_every_compression() {

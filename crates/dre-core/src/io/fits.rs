@@ -1,7 +1,7 @@
 //! Small helpers over fitsio: header cards and key reading with errors a user can act on.
 
 use crate::io::atomic::PendingFile;
-use crate::error::{AtPath, Result};
+use crate::error::{AtPath, Error, Result};
 use fitsio::hdu::FitsHdu;
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
@@ -10,8 +10,11 @@ use std::path::Path;
 /// A header card to write.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Card {
+    /// Keyword, at most 8 characters (e.g. `BOXSIZE`).
     pub key: String,
+    /// Integer, real or string value.
     pub value: CardValue,
+    /// The card's comment (may be empty).
     pub comment: String,
 }
 
@@ -23,12 +26,15 @@ pub enum CardValue {
 }
 
 impl Card {
+    /// An integer card.
     pub fn int(key: &str, v: i64, comment: &str) -> Self {
         Self::new(key, CardValue::Int(v), comment)
     }
+    /// A real card.
     pub fn float(key: &str, v: f64, comment: &str) -> Self {
         Self::new(key, CardValue::Float(v), comment)
     }
+    /// A string card.
     pub fn text(key: &str, v: &str, comment: &str) -> Self {
         Self::new(key, CardValue::Text(v.to_string()), comment)
     }
@@ -40,6 +46,7 @@ impl Card {
         }
     }
 
+    /// Writes the card into the header of `hdu` of the open file `f`.
     pub fn write(&self, f: &mut FitsFile, hdu: &FitsHdu) -> fitsio::errors::Result<()> {
         let c = self.comment.as_str();
         match &self.value {
@@ -50,32 +57,26 @@ impl Card {
     }
 }
 
-/// Reads a numeric key; the error says plainly when the key is missing.
-pub fn read_f64_key(
-    f: &mut FitsFile,
-    hdu: &FitsHdu,
-    key: &str,
-) -> std::result::Result<f64, String> {
+/// Reads a numeric key; the error ([`Error::Invalid`], for the caller to place with
+/// [`Error::at_file`]) says plainly when the key is missing.
+pub fn read_f64_key(f: &mut FitsFile, hdu: &FitsHdu, key: &str) -> Result<f64> {
     hdu.read_key::<f64>(f, key).map_err(|e| key_error(key, e))
 }
 
-/// Reads a text key; the error says plainly when the key is missing.
-pub fn read_str_key(
-    f: &mut FitsFile,
-    hdu: &FitsHdu,
-    key: &str,
-) -> std::result::Result<String, String> {
+/// Reads a text key; the error ([`Error::Invalid`], for the caller to place with
+/// [`Error::at_file`]) says plainly when the key is missing.
+pub fn read_str_key(f: &mut FitsFile, hdu: &FitsHdu, key: &str) -> Result<String> {
     hdu.read_key::<String>(f, key)
         .map_err(|e| key_error(key, e))
 }
 
-fn key_error(key: &str, e: fitsio::errors::Error) -> String {
-    match e {
+fn key_error(key: &str, e: fitsio::errors::Error) -> Error {
+    Error::Invalid(match e {
         fitsio::errors::Error::Fits(fe) if fe.status == 202 => {
             format!("missing header key {key}")
         }
         e => format!("header key {key}: {e}"),
-    }
+    })
 }
 
 /// Writes a float32 image (`height` rows of `width`) as the primary HDU with `cards`, whole

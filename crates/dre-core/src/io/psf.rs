@@ -11,8 +11,11 @@ use std::path::Path;
 /// A PSF image, row-major, `height` x `width`, non-negative, summing to 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Psf {
+    /// Pixels per row (NAXIS1; 25 with the shipped PSFEx configuration).
     pub width: usize,
+    /// Rows (NAXIS2).
     pub height: usize,
+    /// `height * width` values, row-major.
     pub data: Vec<f32>,
 }
 
@@ -30,7 +33,7 @@ pub fn read_psf(path: impl AsRef<Path>) -> Result<Psf> {
     } else {
         read_image(path)?
     };
-    normalise(width, height, data).map_err(|m| Error::file(path, m))
+    normalise(width, height, data).map_err(|e| e.at_file(path))
 }
 
 fn read_psfex(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
@@ -45,13 +48,13 @@ fn read_psfex(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
         if accepted == 0.0 {
             continue;
         }
-        let w = read_f64_key(&mut f, &hdu, "PSFAXIS1").map_err(|m| Error::file(path, m))?;
-        let h = read_f64_key(&mut f, &hdu, "PSFAXIS2").map_err(|m| Error::file(path, m))?;
+        let w = read_f64_key(&mut f, &hdu, "PSFAXIS1").map_err(|e| e.at_file(path))?;
+        let h = read_f64_key(&mut f, &hdu, "PSFAXIS2").map_err(|e| e.at_file(path))?;
         let (w, h) = (w as usize, h as usize);
         let cell: Vec<f32> = hdu
             .read_col_range(&mut f, "PSF_MASK", &(0..1))
             .map_err(|e| Error::file(path, format!("PSF_MASK: {e}")))?;
-        if w == 0 || h == 0 || cell.len() < w * h {
+        if w == 0 || h == 0 || w.checked_mul(h).is_none_or(|n| cell.len() < n) {
             return Err(Error::file(
                 path,
                 format!(
@@ -87,9 +90,9 @@ fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     Err(Error::file(path, "no 2-D image HDU holding a PSF"))
 }
 
-fn normalise(width: usize, height: usize, mut data: Vec<f32>) -> std::result::Result<Psf, String> {
+fn normalise(width: usize, height: usize, mut data: Vec<f32>) -> Result<Psf> {
     if data.iter().any(|v| v.is_nan()) {
-        return Err("PSF has NaN pixels".into());
+        return Err(Error::Invalid("PSF has NaN pixels".into()));
     }
     for v in &mut data {
         if *v < 0.0 {
@@ -98,7 +101,7 @@ fn normalise(width: usize, height: usize, mut data: Vec<f32>) -> std::result::Re
     }
     let sum: f64 = data.iter().map(|&v| v as f64).sum();
     if !(sum > 0.0 && sum.is_finite()) {
-        return Err("PSF has no positive flux".into());
+        return Err(Error::Invalid("PSF has no positive flux".into()));
     }
     let sum = sum as f32;
     for v in &mut data {

@@ -12,27 +12,39 @@ use std::path::Path;
 /// The values of one column, `repeat` values per row, rows one after another.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ColumnData {
+    /// TFORM `L`: logical, one value per row.
     Bool(Vec<bool>),
+    /// TFORM `B`: unsigned byte.
     U8(Vec<u8>),
+    /// TFORM `I`: 16-bit integer.
     I16(Vec<i16>),
+    /// TFORM `J`: 32-bit integer.
     I32(Vec<i32>),
+    /// TFORM `K`: 64-bit integer.
     I64(Vec<i64>),
+    /// TFORM `E`: single precision.
     F32(Vec<f32>),
+    /// TFORM `D`: double precision.
     F64(Vec<f64>),
+    /// TFORM `A`: one string per row, `repeat` characters wide.
     Str(Vec<String>),
 }
 
+/// One named column of a FITS binary table, with its FITS type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
+    /// TTYPE, e.g. `NUMBER`.
     pub name: String,
     /// Values per row (1 for scalars); for strings, the width in characters.
     pub repeat: usize,
     /// The TDIMn value, e.g. "(35, 35)", for multi-dimensional cells.
     pub tdim: Option<String>,
+    /// The values, all rows.
     pub data: ColumnData,
 }
 
 impl Column {
+    /// A column without TDIM.
     pub fn new(name: &str, repeat: usize, data: ColumnData) -> Self {
         Column {
             name: name.to_string(),
@@ -50,6 +62,7 @@ impl Column {
         }
     }
 
+    /// Number of rows.
     pub fn len(&self) -> usize {
         let n = match &self.data {
             ColumnData::Bool(v) => v.len(),
@@ -64,6 +77,7 @@ impl Column {
         n / self.per_row().max(1)
     }
 
+    /// Whether the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -122,12 +136,12 @@ impl Column {
         }
     }
 
-    fn append(&mut self, other: &Column) -> std::result::Result<(), String> {
+    fn append(&mut self, other: &Column) -> Result<()> {
         let mismatch = || {
-            format!(
+            Error::Invalid(format!(
                 "column {} has different types in different tables",
                 self.name
-            )
+            ))
         };
         if self.repeat != other.repeat && !matches!(self.data, ColumnData::Str(_)) {
             return Err(mismatch());
@@ -153,18 +167,22 @@ impl Column {
 /// Columns of equal length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
+    /// The columns, in the file's order.
     pub columns: Vec<Column>,
 }
 
 impl Table {
+    /// Number of rows (0 without columns).
     pub fn nrows(&self) -> usize {
         self.columns.first().map_or(0, Column::len)
     }
 
+    /// The column named `name` (exact, case-sensitive), if any.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// Whether a column named `name` exists.
     pub fn has(&self, name: &str) -> bool {
         self.column(name).is_some()
     }
@@ -206,7 +224,7 @@ pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
     }
     let mut out: Option<Table> = None;
     for hdu in &tables {
-        let t = read_hdu(&mut f, hdu).map_err(|m| Error::file(path, m))?;
+        let t = read_hdu(&mut f, hdu).map_err(|e| e.at_file(path))?;
         match &mut out {
             None => out = Some(t),
             Some(acc) => {
@@ -217,7 +235,7 @@ pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
                     ));
                 }
                 for (a, b) in acc.columns.iter_mut().zip(&t.columns) {
-                    a.append(b).map_err(|m| Error::file(path, m))?;
+                    a.append(b).map_err(|e| e.at_file(path))?;
                 }
             }
         }
@@ -239,19 +257,19 @@ pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
     Ok(table)
 }
 
-fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> std::result::Result<Table, String> {
+fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> Result<Table> {
     let HduInfo::TableInfo {
         column_descriptions,
         ..
     } = &hdu.info
     else {
-        return Err("not a table".into());
+        return Err(Error::Invalid("not a table".into()));
     };
     let mut columns = Vec::new();
     for (i, desc) in column_descriptions.iter().enumerate() {
         let name = desc.name.clone();
         let repeat = desc.data_type.repeat;
-        let err = |e: fitsio::errors::Error| format!("column {name}: {e}");
+        let err = |e: fitsio::errors::Error| Error::Invalid(format!("column {name}: {e}"));
         let data = match desc.data_type.typ {
             ColumnDataType::Logical => ColumnData::Bool(hdu.read_col(f, &name).map_err(err)?),
             ColumnDataType::Byte => ColumnData::U8(hdu.read_col(f, &name).map_err(err)?),
@@ -273,7 +291,9 @@ fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> std::result::Result<Table, Strin
                 ColumnData::Str(v.into_iter().map(|s| s.trim_end().to_string()).collect())
             }
             ColumnDataType::Bit => {
-                return Err(format!("column {name}: bit columns are not supported"))
+                return Err(Error::Invalid(format!(
+                    "column {name}: bit columns are not supported"
+                )))
             }
         };
         let tdim = hdu

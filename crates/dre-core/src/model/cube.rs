@@ -5,16 +5,22 @@
 //! On disk (SPEC 3) the image is (NINDEX*NAXRAT, NPOSANG*BOXSIZE, NLOGH*BOXSIZE):
 //! one row of stamps per angle, one column per radius.
 
+use crate::conventions::{are_twin_angles, is_round};
+use crate::error::{Error, Result};
 use crate::io::fits::Card;
 /// One regular axis of the grid: `start + i * step` for `i` in `0..count`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Axis {
+    /// First value (header key `NAME0`).
     pub start: f64,
+    /// Step between values (`DNAME`); any value when `count` is 1.
     pub step: f64,
+    /// Number of values (`NNAME`).
     pub count: usize,
 }
 
 impl Axis {
+    /// The axis `start, start + step, ...`, `count` values.
     pub fn new(start: f64, step: f64, count: usize) -> Self {
         Axis { start, step, count }
     }
@@ -24,6 +30,7 @@ impl Axis {
         i as f64 * self.step + self.start
     }
 
+    /// Every grid value, as [`Axis::value`] computes it.
     pub fn values(&self) -> Vec<f64> {
         (0..self.count).map(|i| self.value(i)).collect()
     }
@@ -32,10 +39,17 @@ impl Axis {
 /// The four axes of a cube and the stamp size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grid {
+    /// Sérsic index n (`INDEX0 DINDEX NINDEX`; default cube: n = 4 only, as the original).
     pub index: Axis,
+    /// Axis ratio q = b/a, in (0, 1] (`AXRAT*`; default 0.1..1.0 step 0.1, as the original).
     pub axrat: Axis,
+    /// Position angle theta in degrees, THETA_IMAGE (`POSANG*`; default -90..90 step 15, as
+    /// the original).
     pub posang: Axis,
+    /// log10 of the effective radius in pixels (`LOGH*`; default -0.4..1.6 step 0.1, as
+    /// the original).
     pub logh: Axis,
+    /// Stamp side in pixels (`BOXSIZE`; default 128, as the original).
     pub boxsize: usize,
 }
 
@@ -50,10 +64,12 @@ impl Grid {
         ]
     }
 
+    /// Number of models, the product of the four counts (2730 for the default grid).
     pub fn n_models(&self) -> usize {
         self.shape().iter().product()
     }
 
+    /// Pixels per stamp, `boxsize * boxsize`.
     pub fn stamp_len(&self) -> usize {
         self.boxsize * self.boxsize
     }
@@ -70,17 +86,19 @@ impl Grid {
     }
 
     /// Checks that the grid can describe a cube: counts and box positive, values finite.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         for (name, a) in self.named_axes() {
             if a.count == 0 {
-                return Err(format!("{name} axis has no values"));
+                return Err(Error::Invalid(format!("{name} axis has no values")));
             }
             if !a.start.is_finite() || !a.step.is_finite() {
-                return Err(format!("{name} axis start or step is not finite"));
+                return Err(Error::Invalid(format!(
+                    "{name} axis start or step is not finite"
+                )));
             }
         }
         if self.boxsize == 0 {
-            return Err("BOXSIZE is 0".into());
+            return Err(Error::Invalid("BOXSIZE is 0".into()));
         }
         Ok(())
     }
@@ -132,11 +150,14 @@ impl Grid {
 /// A cube of stamps in memory, (n, q, theta, logr, y, x) C order.
 #[derive(Clone, Debug)]
 pub struct ModelCube {
+    /// The grid the stamps are on.
     pub grid: Grid,
+    /// `grid.n_models() * grid.stamp_len()` pixels: stamp k at `k * stamp_len`.
     pub data: Vec<f32>,
 }
 
 impl ModelCube {
+    /// Number of stamps.
     pub fn n_models(&self) -> usize {
         self.grid.n_models()
     }
@@ -147,6 +168,7 @@ impl ModelCube {
         &self.data[k * len..(k + 1) * len]
     }
 
+    /// The stamps in flat model order, each as [`ModelCube::model`] gives it.
     pub fn models(&self) -> std::slice::ChunksExact<'_, f32> {
         self.data.chunks_exact(self.grid.stamp_len())
     }
@@ -174,13 +196,12 @@ impl Twins {
         let g = &cube.grid;
         let [ni, nq, nt, nr] = g.shape();
         let mut first: Vec<usize> = (0..g.n_models()).collect();
-        let same_angle = |a: f64, b: f64| ((a - b).abs() % 180.0) == 0.0;
         for i in 0..ni {
             for q in 0..nq {
-                let round = (g.axrat.value(q) - 1.0).abs() < 1e-9;
+                let round = is_round(g.axrat.value(q));
                 for t in 1..nt {
                     let Some(t0) = (0..t)
-                        .find(|&t0| round || same_angle(g.posang.value(t), g.posang.value(t0)))
+                        .find(|&t0| round || are_twin_angles(g.posang.value(t), g.posang.value(t0)))
                     else {
                         continue;
                     };

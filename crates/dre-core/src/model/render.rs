@@ -7,6 +7,7 @@ pub use super::stamp::Stamp;
 
 use crate::io::cube_file::write_cube;
 use crate::model::cube::{Axis, Grid, ModelCube};
+use crate::conventions::{stamp_centre, Q_ROUND_TOLERANCE};
 use crate::error::{Error, Result};
 use crate::io::fits::Card;
 use crate::model::sersic::b_n;
@@ -45,9 +46,13 @@ impl RadiusConvention {
 /// One model: Sérsic index, axis ratio b/a, THETA_IMAGE in degrees, semi-major R_e in pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StampParams {
+    /// Sérsic index n (> 0; 4 is de Vaucouleurs).
     pub n: f64,
+    /// Axis ratio q = b/a, in (0, 1].
     pub q: f64,
+    /// Position angle in degrees, THETA_IMAGE: the major axis counter-clockwise from +x.
     pub theta: f64,
+    /// Half-light radius along the semi-major axis, in pixels.
     pub re_major: f64,
 }
 
@@ -97,8 +102,6 @@ fn check_params(params: &StampParams, boxsize: usize) -> Result<()> {
 pub const MIN_BOX: usize = 8;
 /// Largest Sérsic index accepted: beyond it the cusp outgrows what the tests cover.
 pub const MAX_INDEX: f64 = 20.0;
-/// Grid arithmetic (start + i * step) may overshoot q = 1 by rounding.
-const Q_SLACK: f64 = 1e-9;
 
 fn check_index(n: f64) -> Result<()> {
     if !(n > 0.0 && n <= MAX_INDEX) {
@@ -110,7 +113,7 @@ fn check_index(n: f64) -> Result<()> {
 }
 
 fn check_axrat(q: f64) -> Result<()> {
-    if !(q > 0.0 && q <= 1.0 + Q_SLACK) {
+    if !(q > 0.0 && q <= 1.0 + Q_ROUND_TOLERANCE) {
         return Err(Error::Invalid(format!("axis ratio {q} is outside (0, 1]")));
     }
     Ok(())
@@ -127,7 +130,7 @@ fn check_box(boxsize: usize) -> Result<()> {
 
 /// Checks that every model of the grid can be rendered.
 pub fn validate_grid(grid: &Grid) -> Result<()> {
-    grid.validate().map_err(Error::Invalid)?;
+    grid.validate()?;
     check_box(grid.boxsize)?;
     // Axes are regular, so their ends bound them.
     let ends = |a: &Axis| [a.value(0), a.value(a.count - 1)];
@@ -195,7 +198,7 @@ pub fn convention_cards(grid: &Grid, radius: RadiusConvention) -> Vec<Card> {
     vec![
         Card::float(
             "CENTER",
-            (grid.boxsize as f64 - 1.0) / 2.0,
+            stamp_centre(grid.boxsize),
             "0-based pixel of profile centre (x and y)",
         ),
         Card::text(

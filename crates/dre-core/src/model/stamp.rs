@@ -7,6 +7,7 @@
 //! (3x3 Gauss against 2x2 Gauss), refining first wherever a cell is larger than the local
 //! scale of the profile, so narrow ridges of flat models are not stepped over.
 
+use crate::conventions::{fold_angle, stamp_centre};
 use crate::error::Result;
 use crate::model::sersic::{gamma_p, Sersic};
 
@@ -25,7 +26,9 @@ const MAX_DEPTH_1D: u32 = 20;
 /// of the model's total flux that fell inside the box before normalising.
 #[derive(Clone, Debug)]
 pub struct Stamp {
+    /// `boxsize * boxsize` pixel values, row-major, summing to 1.
     pub pixels: Vec<f64>,
+    /// Share of the total flux inside the box before normalising, in (0, 1].
     pub inbox: f64,
 }
 
@@ -42,12 +45,7 @@ impl Canonical {
     /// theta reduced to (-90, 90] (exact: fmod and one Sterbenz subtraction), and ignored
     /// for round models.
     pub fn new(n: f64, q: f64, theta: f64, re: f64) -> Self {
-        let mut t = theta % 180.0;
-        if t > 90.0 {
-            t -= 180.0;
-        } else if t <= -90.0 {
-            t += 180.0;
-        }
+        let mut t = fold_angle(theta);
         if q == 1.0 || t == 0.0 {
             t = 0.0; // also folds -0.0
         }
@@ -168,7 +166,7 @@ impl Profile {
 /// Renders one model (already validated: n > 0, 0 < q <= 1, re > 0, box >= 1), centred at
 /// ((BOX-1)/2, (BOX-1)/2).
 pub(crate) fn render(m: &Canonical, boxsize: usize) -> Result<Stamp> {
-    let c = (boxsize as f64 - 1.0) / 2.0;
+    let c = stamp_centre(boxsize);
     render_with(m, boxsize, (c, c), Symmetry::of(m))
 }
 

@@ -2,6 +2,7 @@
 //! and types, inner-joined with the tile's catalogue on NUMBER (and EXT_NUMBER where the
 //! catalogue has it), sorted by the join keys as astropy's `join` does, VIGNET dropped.
 
+use crate::error::{Error, Result};
 use crate::fit::params::Params;
 use crate::io::table::{Column, ColumnData, Table};
 use std::collections::HashMap;
@@ -9,13 +10,16 @@ use std::collections::HashMap;
 /// One fitted object.
 #[derive(Clone, Debug)]
 pub struct FitRow {
+    /// `EXT_NUMBER`, from the object's name `EE_NNNN`.
     pub ext: u32,
+    /// Catalogue `NUMBER`, from the object's name.
     pub number: u64,
+    /// The fitted values.
     pub params: Params,
 }
 
 /// Builds the Summary. `catalog` None gives the fit columns alone.
-pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table, String> {
+pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].ext, rows[i].number));
     let rows: Vec<&FitRow> = order.iter().map(|&i| &rows[i]).collect();
@@ -24,17 +28,22 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table, 
         return Ok(fit);
     };
 
+    let invalid = |m: &str| Error::Invalid(m.to_string());
     let numbers = cat
         .column("NUMBER")
         .and_then(|c| c.as_i64())
-        .ok_or("catalogue has no integer NUMBER column")?;
+        .ok_or_else(|| invalid("catalogue has no integer NUMBER column"))?;
     let exts = match cat.column("EXT_NUMBER") {
         Some(c) => Some(
             c.as_i64()
-                .ok_or("catalogue EXT_NUMBER is not an integer column")?,
+                .ok_or_else(|| invalid("catalogue EXT_NUMBER is not an integer column"))?,
         ),
         None => None,
     };
+    // `Table`'s fields are public: a hand-made catalogue can have ragged columns.
+    if cat.columns.iter().any(|c| c.repeat > 0 && c.len() != cat.nrows()) {
+        return Err(invalid("catalogue columns have different lengths"));
+    }
     let key = |ext: i64, number: i64| (if exts.is_some() { ext } else { 0 }, number);
     let mut by_key: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
     for r in 0..cat.nrows() {

@@ -6,6 +6,7 @@
 
 use crate::io::compression::Compression;
 use crate::fit::backend::Fitter;
+use crate::layout;
 use crate::error::{AtPath, Error, Result};
 use crate::io::psf::read_psf;
 use crate::pipeline::tile::{count_objects, fit_tile, TilePaths, TileReport};
@@ -34,7 +35,7 @@ impl PsfSource {
 
     fn for_tile(&self, name: &str) -> PathBuf {
         match self {
-            PsfSource::PerTile(dir) => dir.join(format!("{name}.psf")),
+            PsfSource::PerTile(dir) => layout::psf_file(dir, name),
             PsfSource::Single(f) => f.clone(),
         }
     }
@@ -86,22 +87,12 @@ pub fn list_cut_files(cuts_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let tile = name.strip_suffix("_cuts.h5")?.to_string();
+            let tile = layout::tile_name(&name, layout::CUTS_SUFFIX)?.to_string();
             Some((tile, e.path()))
         })
         .collect();
     tiles.sort();
     Ok(tiles)
-}
-
-/// The catalogue of a tile: `DIR/NAME/NAME_cat.fits`, or the flat `DIR/NAME_cat.fits`.
-pub fn catalog_path(dir: &Path, name: &str) -> PathBuf {
-    let sub = dir.join(name);
-    if sub.is_dir() {
-        sub.join(format!("{name}_cat.fits"))
-    } else {
-        dir.join(format!("{name}_cat.fits"))
-    }
 }
 
 /// Runs the fit over every tile on `fitter` (a cube loaded on a backend, see
@@ -135,10 +126,10 @@ fn tile_paths(cfg: &RunConfig, name: &str, cuts: &Path) -> TilePaths {
     TilePaths {
         name: name.to_string(),
         cuts: cuts.to_path_buf(),
-        catalog: Some(catalog_path(&cfg.catalogs_dir, name)),
-        chi: cfg.chi_dir.join(format!("{name}_chi.h5")),
-        summary: cfg.summary_dir.join(format!("{name}_dre.fits")),
-        mosaics: cfg.mosaics_dir.as_ref().map(|d| d.join(name)),
+        catalog: Some(layout::find_sextracted(&cfg.catalogs_dir, name).catalog),
+        chi: layout::chi_file(&cfg.chi_dir, name),
+        summary: layout::summary_file(&cfg.summary_dir, name),
+        mosaics: cfg.mosaics_dir.as_ref().map(|d| layout::mosaic_dir(d, name)),
     }
 }
 

@@ -6,7 +6,9 @@ use crate::io::atomic::PendingFile;
 use crate::io::chi::ChiWriter;
 use crate::io::compression::Compression;
 use crate::fit::backend::Fitter;
-use crate::io::cuts::{parse_object_name, Cut, CutReader};
+use crate::conventions::parse_object_name;
+use crate::layout;
+use crate::io::cuts::{Cut, CutReader};
 use crate::error::{Error, Result};
 use crate::fit::kernel::Prepared;
 use crate::output::mosaic::{mosaic, write_mosaic};
@@ -125,7 +127,7 @@ pub fn fit_tile(
                 let k = flat_index(grid.shape(), params.model_idx);
                 let model = fitter.model(k).map_err(|e| e.at_file(&paths.cuts))?;
                 let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
-                let file = dir.join(format!("{}_{}_mosaic.fits", paths.name, obj.name));
+                let file = layout::mosaic_file(dir, &paths.name, &obj.name);
                 write_mosaic(&file, &img, b)?;
             }
             rows.push(FitRow {
@@ -137,9 +139,9 @@ pub fn fit_tile(
         }
         progress(names.len());
     }
-    let table = summary_table(&rows, catalog.as_ref()).map_err(|m| {
+    let table = summary_table(&rows, catalog.as_ref()).map_err(|e| {
         let cat = paths.catalog.clone().unwrap_or_default();
-        Error::file(cat, m)
+        e.at_file(cat)
     })?;
     if catalog.is_some() && table.nrows() < rows.len() {
         report.warnings.push(format!(

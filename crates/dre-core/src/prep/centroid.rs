@@ -2,9 +2,12 @@
 //! of mass), `1dg` (1-D Gaussians fitted to the x and y marginal sums), `2dg` (a 2-D Gaussian
 //! fitted to the image). Masked and non-finite pixels count as 0 (and get no weight in fits).
 
+use crate::error::{Error, Result};
 use crate::prep::lsq::{minimise, Residuals};
 use std::str::FromStr;
 
+/// How `make_cuts --centroids` finds the centre to re-centre a cut on (`--centroids-mode`:
+/// `com`, `1dg`, `2dg`; the CLI's default is `com`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CentroidMode {
     /// Centre of mass.
@@ -16,13 +19,15 @@ pub enum CentroidMode {
 }
 
 impl FromStr for CentroidMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "com" => Ok(CentroidMode::Com),
             "1dg" => Ok(CentroidMode::Gauss1d),
             "2dg" => Ok(CentroidMode::Gauss2d),
-            _ => Err(format!("centroid mode must be com, 1dg or 2dg, not {s:?}")),
+            _ => Err(Error::Invalid(format!(
+                "centroid mode must be com, 1dg or 2dg, not {s:?}"
+            ))),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use crate::prep::centroid::{centroid, CentroidMode};
 use crate::io::compression::Compression;
-use crate::io::cuts::{object_name, Cut, CutWriter};
+use crate::layout;
+use crate::conventions::{fits_to_index, object_name, stamp_centre};
+use crate::io::cuts::{Cut, CutWriter};
 use crate::prep::window::Window;
 use crate::error::{AtPath, Error, Result};
 use crate::io::image::ImageHdu;
@@ -16,22 +18,30 @@ use std::path::{Path, PathBuf};
 /// Keep objects with `min < PARAM < max`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
+    /// Catalogue column (e.g. `MAG_AUTO`).
     pub param: String,
+    /// Exclusive lower bound.
     pub min: f64,
+    /// Exclusive upper bound.
     pub max: f64,
 }
 
+/// Which objects [`cut_tile`] cuts, and how.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CutOptions {
-    /// Objects closer than this to an image edge (in X_IMAGE, Y_IMAGE) are left out.
+    /// Objects closer than this to an image edge (in X_IMAGE, Y_IMAGE) are left out
+    /// (pixels; default 80, as the original).
     pub margin: f64,
-    /// Objects with CLASS_STAR at or above this are stars.
+    /// Objects with CLASS_STAR at or above this are stars (default 0.5, as the original
+    /// documents; its binary used 1.0).
     pub max_stellarity: f64,
+    /// Catalogue filters (`-f PARAM MIN MAX`), all of which must pass (default none).
     pub filters: Vec<Filter>,
-    /// Re-centre each cut on this centroid.
+    /// Re-centre each cut on this centroid (default None: cut on X_IMAGE, Y_IMAGE).
     pub centroids: Option<CentroidMode>,
+    /// Compression of the cut file (default medium, as the original).
     pub compression: Compression,
-    /// Side of the cuts in pixels.
+    /// Side of the cuts in pixels (default 128, as the original).
     pub boxsize: usize,
 }
 
@@ -51,13 +61,17 @@ impl Default for CutOptions {
 /// The files of one tile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TileInputs {
+    /// Tile name: the image's file stem; names the cut file `NAME_cuts.h5`.
     pub name: String,
     /// The science image (its header gives the image size; its pixels flag NaN areas).
     pub tile: PathBuf,
+    /// SExtractor catalogue `NAME_cat.fits` (FITS_LDAC).
     pub catalog: PathBuf,
-    /// Background-subtracted image, background RMS, segmentation (SExtractor check images).
+    /// Background-subtracted image `NAME_nb.fits` (-BACKGROUND check image): the `obj` cuts.
     pub nb: PathBuf,
+    /// Background RMS `NAME_rms.fits` (BACKGROUND_RMS check image): the `rms` cuts.
     pub rms: PathBuf,
+    /// Segmentation `NAME_seg.fits` (SEGMENTATION check image): the `seg` masks.
     pub seg: PathBuf,
 }
 
@@ -70,18 +84,14 @@ impl TileInputs {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let sub = sextracted.join(&name);
-        let dir = if sub.is_dir() {
-            sub
-        } else {
-            sextracted.to_path_buf()
-        };
-        let part = |kind: &str| dir.join(format!("{name}_{kind}.fits"));
+        let found = layout::find_sextracted(sextracted, &name);
         TileInputs {
-            catalog: catalogs.map_or_else(|| part("cat"), |c| c.join(format!("{name}_cat.fits"))),
-            nb: part("nb"),
-            rms: part("rms"),
-            seg: part("seg"),
+            catalog: catalogs.map_or(found.catalog, |c| {
+                layout::sextracted_files(c, &name, false).catalog
+            }),
+            nb: found.background,
+            rms: found.rms,
+            seg: found.segmentation,
             tile: tile.to_path_buf(),
             name,
         }
@@ -104,7 +114,7 @@ pub fn list_tile_images(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Where the cut file of tile `name` goes in `output`.
 pub fn cuts_path(output: &Path, name: &str) -> PathBuf {
-    output.join(format!("{name}_cuts.h5"))
+    layout::cuts_file(output, name)
 }
 
 /// Why objects of a tile were not cut.
@@ -125,16 +135,22 @@ pub struct Skipped {
 }
 
 impl Skipped {
+    /// Objects not cut, for any reason.
     pub fn total(&self) -> usize {
         self.near_edge + self.stars + self.filtered + self.nan + self.off_image + self.no_centroid
     }
 }
 
+/// What [`cut_tile`] did with one tile.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CutReport {
+    /// Tile name.
     pub name: String,
+    /// The cut file written, `OUTPUT/NAME_cuts.h5`.
     pub output: PathBuf,
+    /// Objects cut (groups in the file).
     pub cut: usize,
+    /// Catalogue objects left out, by reason.
     pub skipped: Skipped,
 }
 
@@ -300,7 +316,7 @@ fn select(
         return Err(Reject::Filtered);
     }
     // SExtractor positions are 1-based.
-    let window = Window::centred(cat.x[row] - 1.0, cat.y[row] - 1.0, opts.boxsize);
+    let window = Window::centred(fits_to_index(cat.x[row]), fits_to_index(cat.y[row]), opts.boxsize);
     if !window.fits_in(width, height) {
         // The original would write a trimmed, off-centre cut that no later stage can use.
         return Err(Reject::OffImage);
@@ -362,7 +378,7 @@ impl TileImages {
             let Some((cx, cy)) = centroid(&obj, &outside, size, mode) else {
                 return Ok(Err(Reject::NoCentroid));
             };
-            let centre = (size as f64 - 1.0) / 2.0;
+            let centre = stamp_centre(size);
             let (dx, dy) = (centre - cx, centre - cy);
             obj = shift_cubic(&obj, size, dy, dx);
             rms = shift_cubic(&rms, size, dy, dx);

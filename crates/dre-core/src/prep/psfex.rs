@@ -1,6 +1,7 @@
 //! `psfex_dre`'s work: runs PSFEx on one SExtractor catalogue and leaves `PSF/NAME.psf`,
 //! whole or not at all, only when PSFEx accepted stars for it.
 
+use crate::layout::{self, CATALOG_SUFFIX, PSF_SUFFIX};
 use crate::io::atomic::ScratchDir;
 use crate::error::{AtPath, Error, Result};
 use crate::prep::external::Tool;
@@ -16,19 +17,24 @@ pub const DEFAULT_PSFEX: &str = include_str!("../../data/default.psfex");
 /// A SExtractor catalogue `NAME_cat.fits` of tile NAME.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CatalogFile {
+    /// Tile name NAME: the PSF is written as `NAME.psf`.
     pub name: String,
+    /// The catalogue file.
     pub path: PathBuf,
 }
 
 /// What PSFEx made of one catalogue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PsfReport {
+    /// The PSF file written, `OUTPUT/NAME.psf`.
     pub psf: PathBuf,
-    /// Stars PSFEx loaded and accepted.
+    /// Star candidates PSFEx loaded.
     pub loaded: usize,
+    /// Of those, stars PSFEx accepted (at least 1: none is an error).
     pub accepted: usize,
     /// PSF FWHM in image pixels.
     pub fwhm: f64,
+    /// PSFEx's warnings, one line each.
     pub warnings: Vec<String>,
 }
 
@@ -61,7 +67,7 @@ fn collect(dir: &Path, out: &mut Vec<CatalogFile>) -> Result<()> {
         }
         if path.is_dir() {
             collect(&path, out)?;
-        } else if let Some(name) = file.strip_suffix("_cat.fits").filter(|n| !n.is_empty()) {
+        } else if let Some(name) = layout::tile_name(&file, CATALOG_SUFFIX) {
             out.push(CatalogFile {
                 name: name.to_string(),
                 path: path.clone(),
@@ -130,14 +136,14 @@ impl Psfex {
             "-PSF_DIR".into(),
             scratch.path().into(),
             "-PSF_SUFFIX".into(),
-            ".psf".into(),
+            PSF_SUFFIX.into(),
         ];
         let run = self
             .tool
             .run(&args, Some(&self.output))
             .map_err(|e| Error::file(&cat.path, e))?;
         let stem = cat.path.file_stem().unwrap_or_default().to_string_lossy();
-        let written = format!("{stem}.psf");
+        let written = format!("{stem}{PSF_SUFFIX}");
         let tmp = scratch.path().join(&written);
         if !tmp.is_file() {
             return Err(Error::file(&cat.path, "PSFEx wrote no PSF"));
@@ -154,7 +160,7 @@ impl Psfex {
         }
         // What dre will read must be readable.
         crate::io::psf::read_psf(&tmp).map_err(|e| Error::file(&cat.path, e))?;
-        let dest = self.output.join(format!("{}.psf", cat.name));
+        let dest = layout::psf_file(&self.output, &cat.name);
         scratch.commit(&written, &dest)?;
         Ok(PsfReport {
             psf: dest,

@@ -4,6 +4,7 @@
 //! deviation) and the fractions within half a grid step and within one step, overall and by
 //! S/N bin.
 
+use crate::conventions::angle_difference;
 use crate::model::cube::Grid;
 use crate::error::{AtPath, Error, Result};
 use crate::io::table::Table;
@@ -196,11 +197,6 @@ pub fn stats(quantity: &'static str, offsets: &[f64], step: f64) -> Stats {
     }
 }
 
-/// Difference of two position angles, wrapped into [-90, 90).
-pub fn angle_diff(a: f64, b: f64) -> f64 {
-    (a - b + 90.0).rem_euclid(180.0) - 90.0
-}
-
 /// Grid steps that the fractions refer to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Steps {
@@ -252,7 +248,7 @@ pub fn score_pairs(
         stats("q", &offsets(&|t, f| Some(f.q - t.q)), steps.q),
         stats(
             "theta",
-            &offsets(&|t, f| (t.q <= MAX_Q_FOR_THETA).then(|| angle_diff(f.theta, t.theta))),
+            &offsets(&|t, f| (t.q <= MAX_Q_FOR_THETA).then(|| angle_difference(f.theta, t.theta))),
             steps.theta,
         ),
         stats("n", &offsets(&|t, f| Some(f.n - t.n)), steps.n),
@@ -395,9 +391,9 @@ mod tests {
 
     #[test]
     fn angles_wrap() {
-        assert_eq!(angle_diff(89.0, -89.0), -2.0);
-        assert_eq!(angle_diff(-80.0, 80.0), 20.0);
-        assert_eq!(angle_diff(10.0, 5.0), 5.0);
+        assert_eq!(angle_difference(89.0, -89.0), -2.0);
+        assert_eq!(angle_difference(-80.0, 80.0), 20.0);
+        assert_eq!(angle_difference(10.0, 5.0), 5.0);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! Everything is drawn from one seeded ChaCha8 stream in a fixed order: the same options give
 //! the same tile, bit for bit, on any machine and any number of threads.
 
+use crate::conventions::{fits_to_index, index_to_fits, stamp_centre};
 use crate::io::atomic::PendingFile;
 use crate::fit::convolve::Convolver;
 use crate::error::{AtPath, Error, Result};
@@ -240,8 +241,8 @@ fn draw_objects(cfg: &SimConfig, rng: &mut ChaCha8Rng) -> Result<(Vec<Galaxy>, V
         let snr = log_uniform(rng, cfg.snr);
         let (x, y) = place(rng, 6.0 + 2.0 * re_major)?;
         galaxies.push(Galaxy {
-            x: x + 1.0,
-            y: y + 1.0,
+            x: index_to_fits(x),
+            y: index_to_fits(y),
             n,
             q,
             theta,
@@ -255,8 +256,8 @@ fn draw_objects(cfg: &SimConfig, rng: &mut ChaCha8Rng) -> Result<(Vec<Galaxy>, V
         let snr = log_uniform(rng, cfg.star_snr);
         let (x, y) = place(rng, 6.0 + 3.0 * cfg.fwhm)?;
         stars.push(Star {
-            x: x + 1.0,
-            y: y + 1.0,
+            x: index_to_fits(x),
+            y: index_to_fits(y),
             flux: 0.0,
             snr,
         });
@@ -281,7 +282,7 @@ impl Drawn {
 
 fn draw_galaxy(g: &Galaxy, psf: &Psf) -> Result<Drawn> {
     let b = galaxy_box(g.re_major);
-    let (cx, cy) = (g.x - 1.0, g.y - 1.0);
+    let (cx, cy) = (fits_to_index(g.x), fits_to_index(g.y));
     let (x0, y0) = (
         cx.round() as i64 - b as i64 / 2,
         cy.round() as i64 - b as i64 / 2,
@@ -307,7 +308,7 @@ fn draw_galaxy(g: &Galaxy, psf: &Psf) -> Result<Drawn> {
 
 fn draw_star(cfg: &SimConfig, s: &Star) -> Drawn {
     let b = cfg.psf_size.max((8.0 * cfg.fwhm).ceil() as usize | 1);
-    let (cx, cy) = (s.x - 1.0, s.y - 1.0);
+    let (cx, cy) = (fits_to_index(s.x), fits_to_index(s.y));
     let (x0, y0) = (
         cx.round() as i64 - b as i64 / 2,
         cy.round() as i64 - b as i64 / 2,
@@ -342,7 +343,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<Simulation> {
     cfg.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (mut galaxies, mut stars) = draw_objects(cfg, &mut rng)?;
-    let c = (cfg.psf_size as f64 - 1.0) / 2.0;
+    let c = stamp_centre(cfg.psf_size);
     let sampled = to_psf(cfg.psf_size, &moffat_image(cfg, cfg.psf_size, c, c, false));
     let true_psf = to_psf(cfg.psf_size, &moffat_image(cfg, cfg.psf_size, c, c, true));
     let sigma = cfg.sky_sigma();

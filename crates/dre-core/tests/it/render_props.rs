@@ -92,3 +92,42 @@ fn thread_count_does_not_change_the_cube() {
         assert!((sum - 1.0).abs() < 1e-5);
     }
 }
+
+/// First and second moments of a stamp's light: (cx, cy, angle of the major axis in degrees
+/// counter-clockwise from +x).
+fn moments(pixels: &[f64], b: usize) -> (f64, f64, f64) {
+    let total: f64 = pixels.iter().sum();
+    let (mut cx, mut cy) = (0.0, 0.0);
+    for (i, v) in pixels.iter().enumerate() {
+        cx += (i % b) as f64 * v;
+        cy += (i / b) as f64 * v;
+    }
+    let (cx, cy) = (cx / total, cy / total);
+    let (mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0);
+    for (i, v) in pixels.iter().enumerate() {
+        let (dx, dy) = ((i % b) as f64 - cx, (i / b) as f64 - cy);
+        xx += dx * dx * v;
+        yy += dy * dy * v;
+        xy += dx * dy * v;
+    }
+    let angle = 0.5 * (2.0 * xy).atan2(xx - yy);
+    (cx, cy, angle.to_degrees())
+}
+
+/// The stamp-centre convention by its definition: the light's centre is at pixel index
+/// (B-1)/2 on both axes, for odd and even boxes; and theta is THETA_IMAGE, the major axis
+/// counter-clockwise from +x (x the fast array axis), equal modulo 180.
+#[test]
+fn light_is_centred_at_the_stamp_centre_with_the_major_axis_at_theta() {
+    for b in [32usize, 33] {
+        for theta in [-60.0, 0.0, 30.0, 75.0] {
+            let s = stamp(1.0, 0.4, theta, 3.0, b);
+            let (cx, cy, angle) = moments(&s, b);
+            let c = dre::conventions::stamp_centre(b);
+            assert!((cx - c).abs() < 1e-9 && (cy - c).abs() < 1e-9, "box {b}: ({cx}, {cy})");
+            let d = dre::conventions::angle_difference(angle, theta);
+            assert!(d.abs() < 0.5, "box {b}, theta {theta}: major axis at {angle}");
+            assert_eq!(s, stamp(1.0, 0.4, theta + 180.0, 3.0, b), "theta + 180");
+        }
+    }
+}

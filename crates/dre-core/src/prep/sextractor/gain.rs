@@ -18,8 +18,8 @@ pub enum GainMode {
 }
 
 impl FromStr for GainMode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "counts" => Ok(GainMode::Counts),
             "cps" => Ok(GainMode::Cps),
@@ -29,7 +29,9 @@ impl FromStr for GainMode {
                 .filter(|g| g.is_finite() && *g >= 0.0)
                 .map(GainMode::Value)
                 .ok_or_else(|| {
-                    format!("{s:?} is not a gain: use counts, cps or a number in e-/ADU")
+                    Error::Invalid(format!(
+                        "{s:?} is not a gain: use counts, cps or a number in e-/ADU"
+                    ))
                 }),
         }
     }
@@ -40,16 +42,17 @@ impl FromStr for GainMode {
 pub enum GainKey {
     /// GAIN if present, else the single key whose name contains GAIN.
     Auto,
+    /// This key (upper-cased).
     Key(String),
 }
 
 impl FromStr for GainKey {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         if s.eq_ignore_ascii_case("auto") {
             Ok(GainKey::Auto)
         } else if s.trim().is_empty() {
-            Err("the gain key is empty".into())
+            Err(Error::Invalid("the gain key is empty".into()))
         } else {
             Ok(GainKey::Key(s.trim().to_ascii_uppercase()))
         }
@@ -61,8 +64,8 @@ pub fn gain_from_header(
     cards: &[(String, String)],
     mode: &GainMode,
     key: &GainKey,
-) -> std::result::Result<f64, String> {
-    let header_gain = || -> std::result::Result<f64, String> {
+) -> Result<f64> {
+    let header_gain = || -> Result<f64> {
         let name = match key {
             GainKey::Key(k) => k.clone(),
             GainKey::Auto if cards.iter().any(|(k, _)| k == "GAIN") => "GAIN".to_string(),
@@ -74,8 +77,8 @@ pub fn gain_from_header(
                     .collect();
                 match found.as_slice() {
                     [one] => one.to_string(),
-                    [] => return Err("no header key contains GAIN: name one with --gain-key KEY or give the gain as a number (--gain 2.5)".into()),
-                    many => return Err(format!("several header keys contain GAIN ({}): choose one with --gain-key KEY", many.join(", "))),
+                    [] => return Err(Error::Invalid("no header key contains GAIN: name one with --gain-key KEY or give the gain as a number (--gain 2.5)".into())),
+                    many => return Err(Error::Invalid(format!("several header keys contain GAIN ({}): choose one with --gain-key KEY", many.join(", ")))),
                 }
             }
         };
@@ -85,21 +88,21 @@ pub fn gain_from_header(
         GainMode::Value(g) => Ok(*g),
         GainMode::Counts => header_gain(),
         GainMode::Cps => {
-            let exptime =
-                number(cards, "EXPTIME").map_err(|e| format!("{e} (needed by --gain cps)"))?;
+            let exptime = number(cards, "EXPTIME")
+                .map_err(|e| Error::Invalid(format!("{e} (needed by --gain cps)")))?;
             Ok(header_gain()? * exptime)
         }
     }
 }
 
-fn number(cards: &[(String, String)], key: &str) -> std::result::Result<f64, String> {
+fn number(cards: &[(String, String)], key: &str) -> Result<f64> {
     let (_, v) = cards
         .iter()
         .find(|(k, _)| k == key)
-        .ok_or_else(|| format!("missing header key {key}"))?;
+        .ok_or_else(|| Error::Invalid(format!("missing header key {key}")))?;
     let v = v.trim().trim_matches('\'').trim();
     v.parse::<f64>()
-        .map_err(|_| format!("header key {key} = {v:?} is not a number"))
+        .map_err(|_| Error::Invalid(format!("header key {key} = {v:?} is not a number")))
 }
 
 /// The gain for `image` (its primary header is read only when the mode needs it).
@@ -108,7 +111,7 @@ pub fn image_gain(image: &Path, mode: &GainMode, key: &GainKey) -> Result<f64> {
         GainMode::Value(_) => Vec::new(),
         _ => primary_header(image)?,
     };
-    gain_from_header(&cards, mode, key).map_err(|m| Error::file(image, m))
+    gain_from_header(&cards, mode, key).map_err(|e| e.at_file(image))
 }
 
 /// Every `(KEY, value)` card of the primary header. fitsio has no way to list the keys,
@@ -198,7 +201,9 @@ mod tests {
     #[test]
     fn auto_fails_clearly_when_ambiguous_or_missing() {
         let h = cards(&[("CCDGAIN", "1"), ("GAINA", "2")]);
-        let e = gain_from_header(&h, &GainMode::Counts, &GainKey::Auto).unwrap_err();
+        let e = gain_from_header(&h, &GainMode::Counts, &GainKey::Auto)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("several header keys contain GAIN (CCDGAIN, GAINA)"),
             "{e}"
@@ -208,10 +213,12 @@ mod tests {
             &GainMode::Counts,
             &GainKey::Auto,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no header key contains GAIN"), "{e}");
-        let e =
-            gain_from_header(&cards(&[("GAIN", "1")]), &GainMode::Cps, &GainKey::Auto).unwrap_err();
+        let e = gain_from_header(&cards(&[("GAIN", "1")]), &GainMode::Cps, &GainKey::Auto)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "missing header key EXPTIME (needed by --gain cps)");
     }
 

@@ -15,16 +15,19 @@ use fitsio::FitsFile;
 use gain::{image_gain, GainKey, GainMode};
 use pairing::ImagePair;
 use std::ffi::OsString;
+use crate::layout::{BACKGROUND_SUFFIX, CATALOG_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX};
 use std::path::{Path, PathBuf};
 
 /// The outputs of one run, in the order SExtractor's CHECKIMAGE_TYPE lists them, catalogue last.
-const SUFFIXES: [&str; 4] = ["nb", "rms", "seg", "cat"];
+const SUFFIXES: [&str; 4] = [BACKGROUND_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX, CATALOG_SUFFIX];
 const CHECKIMAGE_TYPE: &str = "-BACKGROUND,BACKGROUND_RMS,SEGMENTATION";
 
 /// Everything `sex_dre` takes besides the images.
 #[derive(Clone, Debug)]
 pub struct SexOptions {
+    /// The configuration (`-c`; default `./default.sex`, as the original, else the shipped one).
     pub config: SexConfig,
+    /// Output folder (`-o`; default `Sextracted`, as the original).
     pub output: PathBuf,
     /// One sub-folder per image (`Sextracted/NAME/NAME_cat.fits`), else flat.
     pub subdir: bool,
@@ -33,9 +36,14 @@ pub struct SexOptions {
     /// Folders of `NAME_wht.fits` (WEIGHT_IMAGE): one for both images, or detection and
     /// measurement.
     pub weights: Vec<PathBuf>,
+    /// `--gain`: GAIN from the header or a number (default None: the configuration's GAIN).
     pub gain: Option<GainMode>,
+    /// `--gain-key`: where `gain` finds the header's gain (default auto, as the original).
     pub gain_key: GainKey,
+    /// `-zp`: MAG_ZEROPOINT (default None: the configuration's).
     pub zero_point: Option<f64>,
+    /// `-fwhm`: SEEING_FWHM in arcsec, or pixels with PIXEL_SCALE 1 (default None: the
+    /// configuration's).
     pub fwhm: Option<f64>,
     /// Any other SExtractor parameter, `(NAME, VALUE)`; last, so they override everything.
     pub args: Vec<(String, String)>,
@@ -46,8 +54,11 @@ pub struct SexOptions {
 /// What one run found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SexReport {
+    /// The catalogue written, `NAME_cat.fits`.
     pub catalog: PathBuf,
+    /// Objects in the catalogue.
     pub objects: usize,
+    /// The GAIN passed to SExtractor in e-/ADU (None: the configuration's).
     pub gain: Option<f64>,
     /// SExtractor's warnings.
     pub warnings: Vec<String>,
@@ -133,7 +144,7 @@ impl Sextractor {
             .tool
             .run(&args, None)
             .map_err(|e| Error::file(&pair.measurement, e))?;
-        let name = |s: &str| format!("{}_{s}.fits", pair.name);
+        let name = |s: &str| format!("{}{s}", pair.name);
         for s in SUFFIXES {
             if !scratch.path().join(name(s)).is_file() {
                 return Err(Error::file(
@@ -142,12 +153,12 @@ impl Sextractor {
                 ));
             }
         }
-        let objects = count_objects(&scratch.path().join(name("cat")))?;
+        let objects = count_objects(&scratch.path().join(name(CATALOG_SUFFIX)))?;
         for s in SUFFIXES {
             scratch.commit(&name(s), out_dir.join(name(s)))?;
         }
         Ok(SexReport {
-            catalog: out_dir.join(name("cat")),
+            catalog: out_dir.join(name(CATALOG_SUFFIX)),
             objects,
             gain,
             warnings: run.warnings,
@@ -175,13 +186,17 @@ impl Sextractor {
             None => write_beside(dir, "default.sex", DEFAULT_SEX)?,
         };
         a.set("-c", config);
-        let base = |s: &str| dir.join(format!("{}_{s}.fits", pair.name));
-        a.set("-CATALOG_NAME", base("cat"));
+        let base = |s: &str| dir.join(format!("{}{s}", pair.name));
+        a.set("-CATALOG_NAME", base(CATALOG_SUFFIX));
         a.set("-CATALOG_TYPE", "FITS_LDAC");
         a.set("-CHECKIMAGE_TYPE", CHECKIMAGE_TYPE);
         a.set(
             "-CHECKIMAGE_NAME",
-            join_paths(&[base("nb"), base("rms"), base("seg")]),
+            join_paths(&[
+                base(BACKGROUND_SUFFIX),
+                base(RMS_SUFFIX),
+                base(SEGMENTATION_SUFFIX),
+            ]),
         );
         let params = match &self.files.parameters {
             Some(p) if self.opts.config.file.is_some() => p.clone(),

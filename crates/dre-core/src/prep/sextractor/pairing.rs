@@ -15,11 +15,14 @@ pub struct ImagePair {
     pub name: String,
     /// Stem of the detection image (names its flag and weight images).
     pub detection_name: String,
+    /// The image SExtractor detects on.
     pub detection: PathBuf,
+    /// The image SExtractor measures on (the same path in single mode).
     pub measurement: PathBuf,
 }
 
 impl ImagePair {
+    /// Whether detection and measurement are different images (SExtractor's dual mode).
     pub fn is_dual(&self) -> bool {
         self.detection != self.measurement
     }
@@ -28,7 +31,9 @@ impl ImagePair {
 /// The runs to make, and the detection images no measurement image matched.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pairing {
+    /// The runs, in the detection images' file-name order.
     pub pairs: Vec<ImagePair>,
+    /// Detection images whose key no measurement image has (dual mode only).
     pub unmatched: Vec<PathBuf>,
 }
 
