@@ -25,6 +25,13 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# rustfmt and clippy for the style checks of scripts/test.sh.
+if command -v rustup >/dev/null; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >/dev/null
+  done
+fi
+
 if [ ! -x target/pyenv/bin/python ]; then
   echo "== creating the Python environment (target/pyenv)"
   mkdir -p target

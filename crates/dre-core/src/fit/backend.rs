@@ -80,6 +80,12 @@ pub struct CpuFitter {
 
 impl CpuFitter {
     /// Takes a cube already in memory.
+    ///
+    /// # Panics
+    ///
+    /// If `cube.data` does not hold the `grid.n_models()` stamps of `grid.stamp_len()`
+    /// pixels its grid describes (a cube from [`read_cube`] or [`crate::render_cube`]
+    /// always does).
     pub fn new(cube: ModelCube) -> CpuFitter {
         let twins = Twins::of(&cube);
         CpuFitter {
@@ -142,6 +148,14 @@ impl Fitter for CpuFitter {
 
     fn fit(&mut self, objects: &[Prepared]) -> Result<Vec<Vec<f32>>> {
         let cube = self.ready()?;
+        let stamp = cube.grid.stamp_len();
+        if let Some(o) = objects.iter().find(|o| o.stamp_len() != stamp) {
+            return Err(Error::Invalid(format!(
+                "object {} was prepared for stamps of {} pixels, the cube has {stamp}",
+                o.name,
+                o.stamp_len()
+            )));
+        }
         Ok(fit_batch(&cube.data, cube.grid.boxsize, objects, &self.twins))
     }
 

@@ -60,18 +60,7 @@ fn smooth_size(m: usize) -> usize {
 impl Convolver {
     /// Fails when the PSF is larger than the stamps ('same' mode would crop the model).
     pub fn new(psf: &Psf, boxsize: usize) -> Result<Self> {
-        // `Psf`'s fields are public: a hand-made one may not hold its width x height pixels.
-        if psf.width == 0
-            || psf.height == 0
-            || psf.width.checked_mul(psf.height) != Some(psf.data.len())
-        {
-            return Err(Error::Invalid(format!(
-                "PSF of {}x{} pixels holds {} values",
-                psf.height,
-                psf.width,
-                psf.data.len()
-            )));
-        }
+        psf.check_shape()?;
         if psf.width > boxsize || psf.height > boxsize {
             return Err(Error::Invalid(format!(
                 "PSF of {}x{} pixels is larger than the {boxsize}x{boxsize} model stamps",

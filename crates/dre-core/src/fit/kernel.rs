@@ -68,6 +68,20 @@ impl Prepared {
                 format!("cut is {0}x{0} but the model stamps are {b}x{b}", cut.size),
             ));
         }
+        // `Cut`'s fields are public: a hand-made cut may not hold its size x size pixels.
+        let n = b * b;
+        if cut.obj.len() != n || cut.seg.len() != n || cut.rms.len() != n {
+            return Err(Error::object(
+                file,
+                &cut.name,
+                format!(
+                    "cut holds {} obj, {} seg and {} rms values, not {b}x{b}",
+                    cut.obj.len(),
+                    cut.seg.len(),
+                    cut.rms.len()
+                ),
+            ));
+        }
         let mut p = Prepared {
             name: cut.name.clone(),
             spans: Vec::new(),
@@ -128,6 +142,7 @@ impl Prepared {
 
     /// The segment's pixels row by row, for other kernels (the GPU): (index in the stamp,
     /// data, rms^2, counted), counted = finite data and noise (masked: data 0, rms^2 1).
+    #[cfg(any(feature = "cuda", test))]
     pub(crate) fn segment_pixels(&self) -> impl Iterator<Item = (usize, f32, f32, bool)> + '_ {
         self.spans.iter().flat_map(move |sp| {
             (0..sp.len).filter_map(move |i| {
@@ -155,6 +170,7 @@ impl Prepared {
                 acc[0] += m * s;
             }
             for (m, s) in mc.zip(sc) {
+                // chunks_exact(LANES) yields slices of exactly LANES values.
                 let (m, s): (&[f32; LANES], &[f32; LANES]) =
                     (m.try_into().unwrap(), s.try_into().unwrap());
                 for l in 0..LANES {
@@ -216,6 +232,7 @@ impl Prepared {
                 .zip(r2.chunks_exact(LANES))
                 .zip(k.chunks_exact(LANES))
             {
+                // chunks_exact(LANES) yields slices of exactly LANES values.
                 let m: &[f32; LANES] = m.try_into().unwrap();
                 let d: &[f32; LANES] = d.try_into().unwrap();
                 let r2: &[f32; LANES] = r2.try_into().unwrap();
@@ -257,6 +274,8 @@ fn fit_block(
     let avx2 =
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
     for (j, o) in objects.iter().enumerate() {
+        // `CpuFitter::fit` refuses such objects with an error; this guards the unsafe AVX2
+        // reads below, which rely on it.
         assert_eq!(o.stamp, stamp, "object prepared for another stamp size");
         for (kk, model) in models.chunks_exact(stamp).enumerate() {
             if !twins.is_first(k0 + kk) {

@@ -46,6 +46,11 @@ pub fn nan_argmin(chi: &[f32]) -> Option<usize> {
 }
 
 /// Parameters of a chi cube that is not all NaN (None otherwise: a failed object).
+///
+/// # Panics
+///
+/// If `chi` is not a cube of `grid` (`chi.len() != grid.n_models()`, e.g. a chi file read
+/// with [`crate::read_chi`] checked against another cube's grid).
 pub fn parameters(chi: &[f32], grid: &Grid) -> Option<Params> {
     let k = nan_argmin(chi)?;
     let idx = grid.unravel(k);

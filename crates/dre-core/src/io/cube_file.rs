@@ -123,6 +123,7 @@ fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
 /// grid keys and any extra cards (the rendering convention). Written whole or not at all.
 pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> Result<()> {
     let path = path.as_ref();
+    cube.check_shape()?;
     let pending = crate::io::atomic::PendingFile::new(path)?;
     let tmp = pending.path();
     let grid = &cube.grid;

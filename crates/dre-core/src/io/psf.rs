@@ -19,6 +19,25 @@ pub struct Psf {
     pub data: Vec<f32>,
 }
 
+impl Psf {
+    /// Fails unless `data` holds the `width` x `height` pixels, both non-zero: the fields
+    /// are public, so a hand-made PSF may not.
+    pub(crate) fn check_shape(&self) -> Result<()> {
+        if self.width == 0
+            || self.height == 0
+            || self.width.checked_mul(self.height) != Some(self.data.len())
+        {
+            return Err(Error::Invalid(format!(
+                "PSF of {}x{} pixels holds {} values",
+                self.height,
+                self.width,
+                self.data.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Reads a `.psf` (PSFEx) or any other FITS file holding a 2-D PSF image.
 pub fn read_psf(path: impl AsRef<Path>) -> Result<Psf> {
     let path = path.as_ref();

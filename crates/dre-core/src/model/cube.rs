@@ -100,6 +100,14 @@ impl Grid {
         if self.boxsize == 0 {
             return Err(Error::Invalid("BOXSIZE is 0".into()));
         }
+        // Every count and product of them (the cube's size in bytes included) fits a usize.
+        self.shape()
+            .iter()
+            .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+            .and_then(|v| v.checked_mul(self.boxsize))
+            .and_then(|v| v.checked_mul(self.boxsize))
+            .and_then(|v| v.checked_mul(4))
+            .ok_or_else(|| Error::Invalid("the cube is too large to address".into()))?;
         Ok(())
     }
 
@@ -162,6 +170,22 @@ impl ModelCube {
         self.grid.n_models()
     }
 
+    /// Fails unless `data` holds the grid's stamps: the fields are public, so a hand-made
+    /// cube may not.
+    pub(crate) fn check_shape(&self) -> Result<()> {
+        let need = self.grid.n_models().checked_mul(self.grid.stamp_len());
+        if need != Some(self.data.len()) {
+            return Err(Error::Invalid(format!(
+                "cube holds {} values, not the {} models of {}x{} pixels of its grid",
+                self.data.len(),
+                self.grid.n_models(),
+                self.grid.boxsize,
+                self.grid.boxsize
+            )));
+        }
+        Ok(())
+    }
+
     /// The k-th stamp (flat model number), boxsize*boxsize pixels, row-major.
     pub fn model(&self, k: usize) -> &[f32] {
         let len = self.grid.stamp_len();
@@ -187,6 +211,7 @@ impl ModelCube {
 pub struct Twins(Vec<usize>);
 
 impl Twins {
+    #[cfg(test)]
     /// Every model its own (no sharing).
     pub fn none(n_models: usize) -> Twins {
         Twins((0..n_models).collect())
@@ -218,6 +243,7 @@ impl Twins {
         Twins(first)
     }
 
+    #[cfg(test)]
     /// The model whose image model `k` shares.
     pub fn first(&self, k: usize) -> usize {
         self.0[k]
@@ -231,10 +257,7 @@ impl Twins {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
+    #[cfg(test)]
     /// Number of distinct images.
     pub fn distinct(&self) -> usize {
         (0..self.0.len()).filter(|&k| self.is_first(k)).count()

@@ -153,10 +153,6 @@ pub fn validate_grid(grid: &Grid) -> Result<()> {
             )));
         }
     }
-    grid.n_models()
-        .checked_mul(grid.stamp_len())
-        .and_then(|v| v.checked_mul(4))
-        .ok_or_else(|| Error::Invalid("the cube is too large to address".into()))?;
     Ok(())
 }
 

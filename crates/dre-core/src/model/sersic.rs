@@ -145,6 +145,7 @@ impl Sersic {
     }
 
     /// Surface brightness at elliptical radius `r`, with I(R_e) = 1.
+    #[cfg(test)]
     pub fn intensity(&self, r: f64) -> f64 {
         (-self.b * ((r / self.re).powf(1.0 / self.n) - 1.0)).exp()
     }

@@ -9,6 +9,10 @@ use crate::io::fits::write_image;
 use std::path::Path;
 
 /// Builds the mosaic, row-major, `boxsize` rows of `4 * boxsize`.
+///
+/// # Panics
+///
+/// If `data`, `seg` or `model` holds fewer than `boxsize * boxsize` pixels.
 pub fn mosaic(
     data: &[f32],
     seg: &[bool],

@@ -41,37 +41,63 @@ impl PsfSource {
     }
 }
 
+/// What a [`run`] reads and writes: `dre`'s options, folders as in the working-directory
+/// layout.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
+    /// The PSFs (`--psf`; default the folder `PSF`, as the original).
     pub psf: PsfSource,
+    /// Folder of the cut files `NAME_cuts.h5` (`-i`; default `Cuts`, as the original).
     pub cuts_dir: PathBuf,
+    /// Folder of the Summary tables `NAME_dre.fits` (`-o`; default `Summary`).
     pub summary_dir: PathBuf,
+    /// Folder of the chi files `NAME_chi.h5` (`--chi`; default `Chi`, the folder the
+    /// original's `-o` named).
     pub chi_dir: PathBuf,
+    /// Folder of the SExtractor catalogues to join (`--catalogs`; default `Sextracted`).
     pub catalogs_dir: PathBuf,
+    /// Folder of the mosaics, one sub-folder per tile; None writes none (`--mosaics`,
+    /// `--mosaics-dir`; default None, the folder `Mosaics` when on, as the original).
     pub mosaics_dir: Option<PathBuf>,
+    /// Compression of the chi files (default medium, as the original).
     pub compression: Compression,
+    /// Objects read and fitted per pass over the cube (`--chunk`; default None: the
+    /// backend's, 64 on the CPU, 4096 on a GPU; the original's was a queue size).
     pub chunk: Option<usize>,
 }
 
 /// How a run tells its caller what is happening (progress bars, logs).
 pub trait Observer: Sync {
+    /// Tile `index` of `total` (0-based), `name`, holding `objects` objects, is starting.
     fn tile_started(&self, index: usize, total: usize, name: &str, objects: usize);
+    /// The cube was convolved with a new PSF in `seconds` (not called when the PSF is
+    /// unchanged).
     fn convolved(&self, seconds: f64);
+    /// `count` more objects of the current tile are done (fitted or failed).
     fn objects_done(&self, count: usize);
+    /// The tile's outputs are written; `report` lists its failed objects and warnings.
     fn tile_finished(&self, name: &str, report: &TileReport);
+    /// The tile as a whole failed (no PSF, unreadable cut file, unwritable output).
     fn tile_failed(&self, name: &str, error: &Error);
 }
 
+/// Totals of a [`run`].
 #[derive(Debug, Default)]
 pub struct RunReport {
+    /// Cut files found.
     pub tiles: usize,
+    /// Tiles that failed as a whole.
     pub tiles_failed: usize,
+    /// Objects in the tiles that did not fail.
     pub objects: usize,
+    /// Objects fitted and written.
     pub fitted: usize,
+    /// Objects reported as failed, and tile-level faults that did not stop their tile.
     pub objects_failed: usize,
 }
 
 impl RunReport {
+    /// No tile and no object failed: exit status 0.
     pub fn all_ok(&self) -> bool {
         self.tiles_failed == 0 && self.objects_failed == 0
     }

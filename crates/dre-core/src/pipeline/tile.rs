@@ -21,11 +21,15 @@ use std::time::Instant;
 /// Where one tile's inputs are and its outputs go.
 #[derive(Clone, Debug)]
 pub struct TilePaths {
+    /// Tile name NAME (names the mosaics).
     pub name: String,
+    /// The cut file `NAME_cuts.h5`.
     pub cuts: PathBuf,
     /// The SExtractor catalogue to join; None or a missing file gives a Summary without it.
     pub catalog: Option<PathBuf>,
+    /// The chi file to write, `NAME_chi.h5`.
     pub chi: PathBuf,
+    /// The Summary table to write, `NAME_dre.fits`.
     pub summary: PathBuf,
     /// Folder for this tile's mosaics, when wanted.
     pub mosaics: Option<PathBuf>,
@@ -34,12 +38,15 @@ pub struct TilePaths {
 /// What happened to one tile.
 #[derive(Debug, Default)]
 pub struct TileReport {
+    /// Objects (groups) in the cut file.
     pub objects: usize,
+    /// Objects fitted and written to the chi file.
     pub fitted: usize,
     /// Objects that could not be fitted, and tile-level faults that did not stop the tile.
     pub failures: Vec<Error>,
     /// Things worth knowing that are not failures (no catalogue to join).
     pub warnings: Vec<String>,
+    /// Wall time of the tile in seconds: reading, fitting and writing, not the convolution.
     pub fit_seconds: f64,
 }
 

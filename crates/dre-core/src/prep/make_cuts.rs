@@ -156,6 +156,9 @@ pub struct CutReport {
 
 /// Cuts the objects of one tile into `output/NAME_cuts.h5` (written whole or not at all).
 pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result<CutReport> {
+    if opts.boxsize == 0 {
+        return Err(Error::Invalid("the cut box size must be at least 1 pixel".into()));
+    }
     let catalog = Catalog::read(&inputs.catalog, opts)?;
     let out_path = cuts_path(output, &inputs.name);
     // Every image is opened before anything is written, so bad inputs fail the tile early.

@@ -8,9 +8,11 @@ const CENTRE_BLOCK: usize = 4;
 /// Dilations by the 3x3 cross: the mask grows by 4 pixels (city-block distance).
 const DILATIONS: usize = 4;
 
-/// Cleans `mask`, a `size` x `size` row-major image, in place.
+/// Cleans `mask`, a `size` x `size` row-major image (`size` > 0), in place. Crate-internal:
+/// `cut_tile`, its only caller, refuses a zero box and cuts windows of `size` x `size`.
 pub fn clean_mask(mask: &mut [bool], size: usize) {
-    assert_eq!(mask.len(), size * size, "mask is not size x size");
+    debug_assert!(size > 0, "empty mask");
+    debug_assert_eq!(mask.len(), size * size, "mask is not size x size");
     let c = size / 2;
     let lo = c.saturating_sub(CENTRE_BLOCK / 2);
     let hi = (c + CENTRE_BLOCK / 2).min(size);

@@ -200,13 +200,18 @@ pub fn stats(quantity: &'static str, offsets: &[f64], step: f64) -> Stats {
 /// Grid steps that the fractions refer to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Steps {
+    /// Step in log10 R_e (dex; 0.1 in the default grid).
     pub logr: f64,
+    /// Step in axis ratio q (0.1 in the default grid).
     pub q: f64,
+    /// Step in theta, degrees (15 in the default grid).
     pub theta: f64,
+    /// Step in Sérsic index (1 when the grid has a single index).
     pub n: f64,
 }
 
 impl Steps {
+    /// The steps of `grid`'s axes; a zero index step (one index) counts as 1.
     pub fn of(grid: &Grid) -> Steps {
         let or_one = |s: f64| if s > 0.0 { s } else { 1.0 };
         Steps {
@@ -258,9 +263,14 @@ pub fn score_pairs(
 /// The whole score: overall and per S/N bin.
 #[derive(Clone, Debug)]
 pub struct Score {
+    /// True galaxies.
     pub truth: usize,
+    /// Fitted objects in the Summary.
     pub fitted: usize,
+    /// Fitted objects matched to a true galaxy.
     pub matched: usize,
+    /// Statistics of every matched pair, one entry per quantity (log_re, log_re_parab, q,
+    /// theta, n).
     pub overall: Vec<Stats>,
     /// (low, high) S/N edges and the statistics of the galaxies in [low, high).
     pub by_snr: Vec<((f64, f64), Vec<Stats>)>,
@@ -269,6 +279,9 @@ pub struct Score {
 /// Default S/N bin edges.
 pub const SNR_EDGES: [f64; 6] = [0.0, 25.0, 50.0, 100.0, 200.0, f64::INFINITY];
 
+/// Matches each fitted object to its nearest true galaxy within `radius` pixels (`dre_score`
+/// default 3) and summarises the offsets, with fractions in units of `steps`, overall and
+/// per S/N bin between consecutive `snr_edges` (e.g. [`SNR_EDGES`]).
 pub fn score(
     truth: &[Truth],
     fitted: &[Fitted],
@@ -324,6 +337,7 @@ fn stats_json(s: &[Stats]) -> String {
 }
 
 impl Score {
+    /// One-line JSON (`dre_score --json`); non-finite numbers are `null`.
     pub fn to_json(&self) -> String {
         let bins: Vec<String> = self
             .by_snr
@@ -347,6 +361,7 @@ impl Score {
         )
     }
 
+    /// Human-readable tables, overall and for each non-empty S/N bin.
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "{} true galaxies, {} fitted objects, {} matched\n",

@@ -26,29 +26,40 @@ use std::path::Path;
 /// What to simulate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
-    /// The tile is `size` x `size` pixels.
+    /// The tile is `size` x `size` pixels (default 2048).
     pub size: usize,
+    /// Number of galaxies (default 250).
     pub galaxies: usize,
+    /// Number of stars, for PSFEx (default 40).
     pub stars: usize,
-    /// Moffat PSF: FWHM (pixels) and beta; the true PSF image written is `psf_size` square.
+    /// Moffat PSF FWHM in pixels (default 3).
     pub fwhm: f64,
+    /// Moffat beta, > 1 (default 3.5).
     pub beta: f64,
+    /// Side of the true PSF image written, odd (default 25, as PSFEx's).
     pub psf_size: usize,
-    /// Sky (counts per pixel, left in the image), gain (e-/count), read noise (e-), exposure.
+    /// Sky in counts per pixel, left in the image (default 100).
     pub sky: f64,
+    /// Gain in e-/count (default 1).
     pub gain: f64,
+    /// Read noise in e- (default 5).
     pub read_noise: f64,
+    /// Exposure time in s, written to the header only (default 1).
     pub exptime: f64,
-    /// Galaxy S/N (log-uniform), semi-major R_e in pixels (log-uniform), axis ratio
-    /// (uniform), Sérsic indices (each galaxy takes one at random).
+    /// Galaxy S/N range, log-uniform (default 20..500).
     pub snr: (f64, f64),
+    /// Semi-major R_e range in pixels, log-uniform (default 1.5..25).
     pub re: (f64, f64),
+    /// Axis ratio range, uniform (default 0.2..1).
     pub q: (f64, f64),
+    /// Sérsic indices; each galaxy takes one at random (default `[4]`).
     pub index: Vec<f64>,
-    /// Star S/N (log-uniform).
+    /// Star S/N (log-uniform; default 200..2000).
     pub star_snr: (f64, f64),
-    /// No centre closer than this to the edge (make_cuts keeps objects 80 px inside).
+    /// No centre closer than this to the edge, pixels (default 100; make_cuts keeps objects
+    /// 80 px inside).
     pub margin: f64,
+    /// Seed of the ChaCha8 stream (default 1).
     pub seed: u64,
 }
 
@@ -124,32 +135,47 @@ impl SimConfig {
 /// One true galaxy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Galaxy {
+    /// Centre x, FITS 1-based pixels (as X_IMAGE).
     pub x: f64,
+    /// Centre y, FITS 1-based pixels (as Y_IMAGE).
     pub y: f64,
+    /// Sérsic index.
     pub n: f64,
+    /// Axis ratio b/a.
     pub q: f64,
+    /// Position angle in degrees, THETA_IMAGE, in [-90, 90).
     pub theta: f64,
+    /// Semi-major half-light radius in pixels.
     pub re_major: f64,
+    /// Flux in counts added to the image (noiseless; the drawn stamp sums to it).
     pub flux: f64,
+    /// Optimal, sky-limited S/N.
     pub snr: f64,
 }
 
 /// One true star.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Star {
+    /// Centre x, FITS 1-based pixels.
     pub x: f64,
+    /// Centre y, FITS 1-based pixels.
     pub y: f64,
+    /// Total flux in counts.
     pub flux: f64,
+    /// Optimal, sky-limited S/N.
     pub snr: f64,
 }
 
 /// A simulated tile and its truth.
 #[derive(Clone, Debug)]
 pub struct Simulation {
+    /// The tile is `size` x `size` pixels.
     pub size: usize,
     /// Row-major counts, sky included.
     pub image: Vec<f32>,
+    /// The true galaxies, in drawing order.
     pub galaxies: Vec<Galaxy>,
+    /// The true stars, in drawing order.
     pub stars: Vec<Star>,
     /// The true PSF: the Moffat integrated over pixels, centred, normalised.
     pub psf: Psf,

@@ -262,6 +262,7 @@ impl GpuFitter {
         self.batch
     }
 
+    /// Sets the objects per kernel launch (at least 1); for benchmarks and tests.
     pub fn set_batch(&mut self, n: usize) {
         self.batch = n.max(1);
     }
@@ -270,6 +271,7 @@ impl GpuFitter {
     /// Uploads the (unconvolved) cube; it stays on the device with room for a convolved copy.
     fn load_cube(&mut self, cube: &ModelCube) -> Result<()> {
         self.cube = None;
+        cube.check_shape()?;
         let bytes = cube.data.len() * 4;
         let (free, _) = self.ctx.mem_get_info().map_err(|e| err("memory info", e))?;
         if 2 * bytes + (64 << 20) > free {
@@ -317,6 +319,7 @@ impl GpuFitter {
             return Ok(false);
         }
         let b = cube.grid.boxsize;
+        psf.check_shape()?;
         if psf.width > b || psf.height > b {
             return Err(Error::Invalid(format!(
                 "PSF of {}x{} pixels is larger than the {b}x{b} model stamps",

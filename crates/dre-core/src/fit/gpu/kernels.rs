@@ -23,6 +23,7 @@ pub const CONV_ROWS: u32 = 8;
 /// Threads per block of the fit kernel (8 warps).
 pub const FIT_THREADS: u32 = 256;
 /// Warp width the fit kernel's reductions are written for.
+#[cfg(test)]
 pub const WARP: usize = 32;
 
 /// The kernels' names in [`SOURCE`].

@@ -25,6 +25,7 @@ pub struct Packed {
 }
 
 impl Packed {
+    #[cfg(test)]
     /// Packs `objects`, every one prepared for stamps of `stamp` pixels.
     pub fn new(objects: &[Prepared], stamp: usize) -> Result<Packed> {
         let mut p = Packed::default();
@@ -65,10 +66,7 @@ impl Packed {
         self.flux.len()
     }
 
-    pub fn n_pixels(&self) -> usize {
-        self.pix.len()
-    }
-
+    #[cfg(test)]
     /// Object j's pixel range.
     pub fn range(&self, j: usize) -> std::ops::Range<usize> {
         self.start[j] as usize..self.start[j + 1] as usize
