@@ -71,8 +71,7 @@ pub fn object_name(ext: u32, number: u64) -> String {
 /// `EE_NNNN` -> (EXT_NUMBER, NUMBER); None for any other name.
 pub fn parse_object_name(name: &str) -> Option<(u32, u64)> {
     let (e, n) = name.split_once('_')?;
-    if e.is_empty() || n.is_empty() || !(e.bytes().chain(n.bytes()).all(|c| c.is_ascii_digit()))
-    {
+    if e.is_empty() || n.is_empty() || !(e.bytes().chain(n.bytes()).all(|c| c.is_ascii_digit())) {
         return None;
     }
     Some((e.parse().ok()?, n.parse().ok()?))
@@ -112,7 +111,10 @@ mod tests {
         for (a, b) in [(12.5, -70.0), (170.0, 3.0), (-45.0, 45.0)] {
             let d = angle_difference(a, b);
             assert!((-90.0..90.0).contains(&d));
-            assert!(are_twin_angles(fold_angle(b + d), fold_angle(a)) || (b + d - a).abs() % 180.0 < 1e-12);
+            assert!(
+                are_twin_angles(fold_angle(b + d), fold_angle(a))
+                    || (b + d - a).abs() % 180.0 < 1e-12
+            );
         }
     }
 

@@ -67,7 +67,11 @@ pub struct SextractedFiles {
 
 /// Where `sex_dre` writes tile `name`'s files: `dir/NAME/` with `subdir`, else `dir/`.
 pub fn sextracted_files(dir: &Path, name: &str, subdir: bool) -> SextractedFiles {
-    let base = if subdir { dir.join(name) } else { dir.to_path_buf() };
+    let base = if subdir {
+        dir.join(name)
+    } else {
+        dir.to_path_buf()
+    };
     let f = |suffix: &str| base.join(format!("{name}{suffix}"));
     SextractedFiles {
         catalog: f(CATALOG_SUFFIX),
@@ -127,7 +131,10 @@ mod tests {
     fn files_are_named_as_spec_section_1() {
         let d = Path::new("W");
         assert_eq!(psf_file(&d.join(PSF_DIR), "t"), Path::new("W/PSF/t.psf"));
-        assert_eq!(cuts_file(&d.join(CUTS_DIR), "t"), Path::new("W/Cuts/t_cuts.h5"));
+        assert_eq!(
+            cuts_file(&d.join(CUTS_DIR), "t"),
+            Path::new("W/Cuts/t_cuts.h5")
+        );
         assert_eq!(chi_file(&d.join(CHI_DIR), "t"), Path::new("W/Chi/t_chi.h5"));
         assert_eq!(
             summary_file(&d.join(SUMMARY_DIR), "t"),
@@ -161,7 +168,10 @@ mod tests {
     #[test]
     fn sextracted_files_prefer_the_tile_folder() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(find_sextracted(d.path(), "t").catalog, d.path().join("t_cat.fits"));
+        assert_eq!(
+            find_sextracted(d.path(), "t").catalog,
+            d.path().join("t_cat.fits")
+        );
         std::fs::create_dir(d.path().join("t")).unwrap();
         assert_eq!(
             find_sextracted(d.path(), "t").catalog,

@@ -63,7 +63,9 @@ pub fn open_fitter(device: Device, cube: &Path) -> Result<Box<dyn Fitter + Send>
         #[cfg(feature = "cuda")]
         Device::Cuda(ordinal) => {
             let models = read_cube(cube)?;
-            Ok(Box::new(crate::fit::gpu::GpuFitter::open(ordinal, &models)?))
+            Ok(Box::new(crate::fit::gpu::GpuFitter::open(
+                ordinal, &models,
+            )?))
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => Err(Error::Invalid(CUDA_NOT_BUILT.into())),
@@ -156,7 +158,12 @@ impl Fitter for CpuFitter {
                 o.stamp_len()
             )));
         }
-        Ok(fit_batch(&cube.data, cube.grid.boxsize, objects, &self.twins))
+        Ok(fit_batch(
+            &cube.data,
+            cube.grid.boxsize,
+            objects,
+            &self.twins,
+        ))
     }
 
     fn model(&self, k: usize) -> Result<Cow<'_, [f32]>> {

@@ -9,8 +9,8 @@
 //! once per tile; each thread has its own scratch buffers.
 
 use crate::error::{Error, Result};
-use crate::model::cube::{ModelCube, Twins};
 use crate::io::psf::Psf;
+use crate::model::cube::{ModelCube, Twins};
 use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;

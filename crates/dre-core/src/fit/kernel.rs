@@ -12,9 +12,9 @@
 //! Objects are fitted in batches: each pass over a block of models serves every object of the
 //! batch while the block is in cache, and blocks run in parallel on the rayon pool.
 
-use crate::model::cube::Twins;
-use crate::io::cuts::Cut;
 use crate::error::{Error, Result};
+use crate::io::cuts::Cut;
+use crate::model::cube::Twins;
 use rayon::prelude::*;
 use std::path::Path;
 

@@ -1,9 +1,9 @@
 //! Chi files: one float32 dataset `EE_NNNN` of shape (NINDEX, NAXRAT, NPOSANG, NLOGH) per
 //! fitted object, compressed as the cut files are. Written whole or not at all.
 
+use crate::error::{AtPath, Result};
 use crate::io::atomic::PendingFile;
 use crate::io::compression::Compression;
-use crate::error::{AtPath, Result};
 use ndarray::ArrayView4;
 use std::path::Path;
 

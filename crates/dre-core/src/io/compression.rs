@@ -22,7 +22,7 @@ pub enum Compression {
 
 impl Compression {
     /// Adds this level's filter to a dataset builder.
-    pub fn apply(self, b: DatasetBuilder) -> DatasetBuilder {
+    pub(crate) fn apply(self, b: DatasetBuilder) -> DatasetBuilder {
         match self {
             Compression::None => b,
             Compression::Low => b.lzf(),

@@ -1,9 +1,9 @@
 //! Cut files (SPEC 2): one HDF5 group per object, named `EE_NNNN`, holding `obj` (float32,
 //! background-subtracted image), `seg` (bool, as h5py writes numpy bool) and `rms` (float32).
 
+use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::PendingFile;
 use crate::io::compression::Compression;
-use crate::error::{AtPath, Error, Result};
 use ndarray::ArrayView2;
 use std::path::{Path, PathBuf};
 
@@ -155,7 +155,6 @@ impl CutWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn cuts_round_trip_with_every_compression() {

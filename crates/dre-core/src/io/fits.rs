@@ -1,7 +1,7 @@
 //! Small helpers over fitsio: header cards and key reading with errors a user can act on.
 
-use crate::io::atomic::PendingFile;
 use crate::error::{AtPath, Error, Result};
+use crate::io::atomic::PendingFile;
 use fitsio::hdu::FitsHdu;
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
@@ -47,7 +47,7 @@ impl Card {
     }
 
     /// Writes the card into the header of `hdu` of the open file `f`.
-    pub fn write(&self, f: &mut FitsFile, hdu: &FitsHdu) -> fitsio::errors::Result<()> {
+    pub(crate) fn write(&self, f: &mut FitsFile, hdu: &FitsHdu) -> fitsio::errors::Result<()> {
         let c = self.comment.as_str();
         match &self.value {
             CardValue::Int(v) => hdu.write_key(f, &self.key, (*v, c)),

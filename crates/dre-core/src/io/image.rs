@@ -1,7 +1,7 @@
 //! One image HDU of a FITS file, read a window at a time (survey tiles can be large).
 
-use crate::prep::window::Window;
 use crate::error::{Error, Result};
+use crate::prep::window::Window;
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::ReadImage;
 use fitsio::FitsFile;

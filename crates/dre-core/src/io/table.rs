@@ -2,8 +2,8 @@
 //! read, filtered, joined and written back without changing any column's type
 //! (the Summary keeps SExtractor's J, E, D, I columns as they are).
 
-use crate::io::atomic::PendingFile;
 use crate::error::{AtPath, Error, Result};
+use crate::io::atomic::PendingFile;
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::tables::{ColumnDataType, ColumnDescription, ConcreteColumnDescription};
 use fitsio::FitsFile;
@@ -113,6 +113,10 @@ impl Column {
     }
 
     /// The rows `rows` of this column, in that order.
+    ///
+    /// # Panics
+    ///
+    /// If a row is out of range (`>= len()`).
     pub fn take(&self, rows: &[usize]) -> Column {
         fn pick<T: Clone>(v: &[T], per: usize, rows: &[usize]) -> Vec<T> {
             rows.iter()
@@ -188,6 +192,10 @@ impl Table {
     }
 
     /// The rows `rows` of every column, in that order.
+    ///
+    /// # Panics
+    ///
+    /// If a row is out of range of any column.
     pub fn take(&self, rows: &[usize]) -> Table {
         Table {
             columns: self.columns.iter().map(|c| c.take(rows)).collect(),

@@ -75,6 +75,10 @@ impl Grid {
     }
 
     /// Flat model number -> (n, q, theta, logr) indices, C order.
+    ///
+    /// # Panics
+    ///
+    /// If an axis has no values (a grid that fails [`Grid::validate`]).
     pub fn unravel(&self, k: usize) -> [usize; 4] {
         let [_, nq, nt, nr] = self.shape();
         [
@@ -187,19 +191,23 @@ impl ModelCube {
     }
 
     /// The k-th stamp (flat model number), boxsize*boxsize pixels, row-major.
+    ///
+    /// # Panics
+    ///
+    /// If `data` holds no k-th stamp (`k >= n_models()` for a cube of its grid).
     pub fn model(&self, k: usize) -> &[f32] {
         let len = self.grid.stamp_len();
         &self.data[k * len..(k + 1) * len]
     }
 
     /// The stamps in flat model order, each as [`ModelCube::model`] gives it.
+    ///
+    /// # Panics
+    ///
+    /// If the grid's `boxsize` is 0 (a grid that fails [`Grid::validate`]); so does
+    /// [`ModelCube::models_mut`].
     pub fn models(&self) -> std::slice::ChunksExact<'_, f32> {
         self.data.chunks_exact(self.grid.stamp_len())
-    }
-
-    pub fn models_mut(&mut self) -> std::slice::ChunksExactMut<'_, f32> {
-        let len = self.grid.stamp_len();
-        self.data.chunks_exact_mut(len)
     }
 }
 
@@ -225,9 +233,9 @@ impl Twins {
             for q in 0..nq {
                 let round = is_round(g.axrat.value(q));
                 for t in 1..nt {
-                    let Some(t0) = (0..t)
-                        .find(|&t0| round || are_twin_angles(g.posang.value(t), g.posang.value(t0)))
-                    else {
+                    let Some(t0) = (0..t).find(|&t0| {
+                        round || are_twin_angles(g.posang.value(t), g.posang.value(t0))
+                    }) else {
                         continue;
                     };
                     for r in 0..nr {

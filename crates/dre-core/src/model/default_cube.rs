@@ -21,6 +21,20 @@ pub fn default_grid() -> Grid {
     }
 }
 
+/// Where the default cube is kept unless the caller says otherwise: `$DRE_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/dre`, else `~/.cache/dre`, else `.dre-cache` in the working directory.
+pub fn default_cache_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("DRE_CACHE_DIR")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("dre")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache/dre")))
+        .unwrap_or_else(|| PathBuf::from(".dre-cache"))
+}
+
 /// File name of the default cube in a cache folder; the version changes with the renderer.
 const DEFAULT_CUBE_NAME: &str = "dre_default_cube_v1.fits";
 

@@ -1,18 +1,16 @@
 //! Renders model cubes natively (SPEC 3): pixel-integrated Sérsic stamps centred at
 //! ((BOXSIZE-1)/2, (BOXSIZE-1)/2), theta = THETA_IMAGE, each normalised to sum 1 in its box.
 
-
-
 pub use super::stamp::Stamp;
 
-use crate::io::cube_file::write_cube;
-use crate::model::cube::{Axis, Grid, ModelCube};
+use super::stamp::{self, Canonical};
 use crate::conventions::{stamp_centre, Q_ROUND_TOLERANCE};
 use crate::error::{Error, Result};
+use crate::io::cube_file::write_cube;
 use crate::io::fits::Card;
+use crate::model::cube::{Axis, Grid, ModelCube};
 use crate::model::sersic::b_n;
 use rayon::prelude::*;
-use super::stamp::{self, Canonical};
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -41,7 +41,11 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> 
         None => None,
     };
     // `Table`'s fields are public: a hand-made catalogue can have ragged columns.
-    if cat.columns.iter().any(|c| c.repeat > 0 && c.len() != cat.nrows()) {
+    if cat
+        .columns
+        .iter()
+        .any(|c| c.repeat > 0 && c.len() != cat.nrows())
+    {
         return Err(invalid("catalogue columns have different lengths"));
     }
     let key = |ext: i64, number: i64| (if exts.is_some() { ext } else { 0 }, number);

@@ -4,11 +4,11 @@
 //! The backend keeps the raw cube and one convolved copy: a tile whose PSF differs from the
 //! last one's convolves again, one PSF for every tile convolves once.
 
-use crate::io::compression::Compression;
-use crate::fit::backend::Fitter;
-use crate::layout;
 use crate::error::{AtPath, Error, Result};
+use crate::fit::backend::Fitter;
+use crate::io::compression::Compression;
 use crate::io::psf::read_psf;
+use crate::layout;
 use crate::pipeline::tile::{count_objects, fit_tile, TilePaths, TileReport};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -141,7 +141,9 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Resu
                 obs.convolved(start.elapsed().as_secs_f64());
             }
             let paths = tile_paths(cfg, name, cuts);
-            fit_tile(fitter, &paths, cfg.compression, chunk, &|k| obs.objects_done(k))
+            fit_tile(fitter, &paths, cfg.compression, chunk, &|k| {
+                obs.objects_done(k)
+            })
         });
         tally(&mut report, obs, name, result);
     }
@@ -155,7 +157,10 @@ fn tile_paths(cfg: &RunConfig, name: &str, cuts: &Path) -> TilePaths {
         catalog: Some(layout::find_sextracted(&cfg.catalogs_dir, name).catalog),
         chi: layout::chi_file(&cfg.chi_dir, name),
         summary: layout::summary_file(&cfg.summary_dir, name),
-        mosaics: cfg.mosaics_dir.as_ref().map(|d| layout::mosaic_dir(d, name)),
+        mosaics: cfg
+            .mosaics_dir
+            .as_ref()
+            .map(|d| layout::mosaic_dir(d, name)),
     }
 }
 

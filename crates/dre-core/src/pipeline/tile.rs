@@ -2,19 +2,19 @@
 //! file, the Summary and (optionally) the mosaics. A bad object is reported and skipped;
 //! only a fault of the tile as a whole (unreadable cut file, unwritable output) is an error.
 
+use crate::conventions::parse_object_name;
+use crate::error::{Error, Result};
+use crate::fit::backend::Fitter;
+use crate::fit::kernel::Prepared;
+use crate::fit::params::parameters;
 use crate::io::atomic::PendingFile;
 use crate::io::chi::ChiWriter;
 use crate::io::compression::Compression;
-use crate::fit::backend::Fitter;
-use crate::conventions::parse_object_name;
-use crate::layout;
 use crate::io::cuts::{Cut, CutReader};
-use crate::error::{Error, Result};
-use crate::fit::kernel::Prepared;
-use crate::output::mosaic::{mosaic, write_mosaic};
-use crate::fit::params::parameters;
-use crate::output::summary::{summary_table, FitRow};
 use crate::io::table::{read_catalog, write_table};
+use crate::layout;
+use crate::output::mosaic::{mosaic, write_mosaic};
+use crate::output::summary::{summary_table, FitRow};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -120,6 +120,23 @@ pub fn fit_tile(
             }
         }
         let chis = fitter.fit(&ready).map_err(|e| e.at_file(&paths.cuts))?;
+        // `Fitter` is a public trait: check what an implementation outside this crate gives.
+        if chis.len() != ready.len() {
+            return Err(Error::Invalid(format!(
+                "{}: {} chi cubes for {} objects",
+                fitter.describe(),
+                chis.len(),
+                ready.len()
+            )));
+        }
+        if let Some(c) = chis.iter().find(|c| c.len() != grid.n_models()) {
+            return Err(Error::Invalid(format!(
+                "{}: a chi cube of {} values for a grid of {} models",
+                fitter.describe(),
+                c.len(),
+                grid.n_models()
+            )));
+        }
         for (((cut, (ext, number)), obj), chi) in cuts.iter().zip(&ready).zip(&chis) {
             let Some(params) = parameters(chi, grid) else {
                 report.failures.push(Error::object(
@@ -133,6 +150,13 @@ pub fn fit_tile(
             if let Some(dir) = &paths.mosaics {
                 let k = flat_index(grid.shape(), params.model_idx);
                 let model = fitter.model(k).map_err(|e| e.at_file(&paths.cuts))?;
+                if model.len() != grid.stamp_len() {
+                    return Err(Error::Invalid(format!(
+                        "{}: model {k} has {} pixels, not {b}x{b}",
+                        fitter.describe(),
+                        model.len()
+                    )));
+                }
                 let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
                 let file = layout::mosaic_file(dir, &paths.name, &obj.name);
                 write_mosaic(&file, &img, b)?;

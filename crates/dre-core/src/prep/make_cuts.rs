@@ -2,17 +2,17 @@
 //! background-subtracted image, the RMS map and the cleaned segmentation mask, into
 //! `NAME_cuts.h5`.
 
-use crate::prep::centroid::{centroid, CentroidMode};
-use crate::io::compression::Compression;
-use crate::layout;
 use crate::conventions::{fits_to_index, object_name, stamp_centre};
-use crate::io::cuts::{Cut, CutWriter};
-use crate::prep::window::Window;
 use crate::error::{AtPath, Error, Result};
+use crate::io::compression::Compression;
+use crate::io::cuts::{Cut, CutWriter};
 use crate::io::image::ImageHdu;
+use crate::io::table::{read_catalog, Table};
+use crate::layout;
+use crate::prep::centroid::{centroid, CentroidMode};
 use crate::prep::segment::clean_mask;
 use crate::prep::shift::{shift_cubic, shift_nearest};
-use crate::io::table::{read_catalog, Table};
+use crate::prep::window::Window;
 use std::path::{Path, PathBuf};
 
 /// Keep objects with `min < PARAM < max`.
@@ -157,7 +157,9 @@ pub struct CutReport {
 /// Cuts the objects of one tile into `output/NAME_cuts.h5` (written whole or not at all).
 pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result<CutReport> {
     if opts.boxsize == 0 {
-        return Err(Error::Invalid("the cut box size must be at least 1 pixel".into()));
+        return Err(Error::Invalid(
+            "the cut box size must be at least 1 pixel".into(),
+        ));
     }
     let catalog = Catalog::read(&inputs.catalog, opts)?;
     let out_path = cuts_path(output, &inputs.name);
@@ -319,7 +321,11 @@ fn select(
         return Err(Reject::Filtered);
     }
     // SExtractor positions are 1-based.
-    let window = Window::centred(fits_to_index(cat.x[row]), fits_to_index(cat.y[row]), opts.boxsize);
+    let window = Window::centred(
+        fits_to_index(cat.x[row]),
+        fits_to_index(cat.y[row]),
+        opts.boxsize,
+    );
     if !window.fits_in(width, height) {
         // The original would write a trimmed, off-centre cut that no later stage can use.
         return Err(Reject::OffImage);

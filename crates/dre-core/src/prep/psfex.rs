@@ -1,11 +1,11 @@
 //! `psfex_dre`'s work: runs PSFEx on one SExtractor catalogue and leaves `PSF/NAME.psf`,
 //! whole or not at all, only when PSFEx accepted stars for it.
 
-use crate::layout::{self, CATALOG_SUFFIX, PSF_SUFFIX};
-use crate::io::atomic::ScratchDir;
 use crate::error::{AtPath, Error, Result};
-use crate::prep::external::Tool;
+use crate::io::atomic::ScratchDir;
 use crate::io::fits::read_f64_key;
+use crate::layout::{self, CATALOG_SUFFIX, PSF_SUFFIX};
+use crate::prep::external::Tool;
 use fitsio::hdu::HduInfo;
 use fitsio::FitsFile;
 use std::ffi::OsString;

@@ -5,9 +5,9 @@
 //! S/N bin.
 
 use crate::conventions::angle_difference;
-use crate::model::cube::Grid;
 use crate::error::{AtPath, Error, Result};
 use crate::io::table::Table;
+use crate::model::cube::Grid;
 use std::path::Path;
 
 /// One true galaxy.
@@ -99,11 +99,21 @@ pub fn read_truth(path: impl AsRef<Path>, radius_column: Option<&str>) -> Result
 }
 
 /// The fitted objects of a Summary table (it must carry the catalogue's X_IMAGE, Y_IMAGE).
-pub fn fitted_from_summary(t: &Table) -> std::result::Result<Vec<Fitted>, String> {
+pub fn fitted_from_summary(t: &Table) -> Result<Vec<Fitted>> {
     let col = |name: &str| {
-        t.column(name)
+        let v = t
+            .column(name)
             .and_then(|c| c.as_f64())
-            .ok_or_else(|| format!("Summary has no numeric {name} column"))
+            .ok_or_else(|| Error::Invalid(format!("Summary has no numeric {name} column")))?;
+        // `Table`'s fields are public: a hand-made table can have ragged columns.
+        if v.len() != t.nrows() {
+            return Err(Error::Invalid(format!(
+                "Summary column {name} has {} rows, not {}",
+                v.len(),
+                t.nrows()
+            )));
+        }
+        Ok(v)
     };
     let (x, y, n, q, th, r, rp) = (
         col("X_IMAGE")?,

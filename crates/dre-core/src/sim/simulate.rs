@@ -11,9 +11,9 @@
 //! the same tile, bit for bit, on any machine and any number of threads.
 
 use crate::conventions::{fits_to_index, index_to_fits, stamp_centre};
-use crate::io::atomic::PendingFile;
-use crate::fit::convolve::Convolver;
 use crate::error::{AtPath, Error, Result};
+use crate::fit::convolve::Convolver;
+use crate::io::atomic::PendingFile;
 use crate::io::fits::{write_image, Card};
 use crate::io::psf::Psf;
 use crate::model::render::{render_at, StampParams};
@@ -88,7 +88,7 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(m));
         let range = |name: &str, (lo, hi): (f64, f64), min: f64| -> Result<()> {
             if !(lo.is_finite() && hi.is_finite() && lo >= min && lo <= hi) {

@@ -1,8 +1,8 @@
 //! The original's files open here: its cube, cut file, catalogue and Summary.
 
+use dre::read_catalog;
 use dre::read_cube;
 use dre::CutReader;
-use dre::read_catalog;
 
 #[test]
 fn golden_cube_loads_with_its_grid() {

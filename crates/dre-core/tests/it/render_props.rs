@@ -1,8 +1,8 @@
 //! Properties of the renderer that must hold exactly: the same physical image gives the
 //! same bits, and the thread count changes nothing.
 
-use dre::{Axis, Grid};
 use dre::{render_cube, render_stamp, RadiusConvention, StampParams};
+use dre::{Axis, Grid};
 
 fn stamp(n: f64, q: f64, theta: f64, re_major: f64, boxsize: usize) -> Vec<f64> {
     let p = StampParams {
@@ -124,9 +124,15 @@ fn light_is_centred_at_the_stamp_centre_with_the_major_axis_at_theta() {
             let s = stamp(1.0, 0.4, theta, 3.0, b);
             let (cx, cy, angle) = moments(&s, b);
             let c = dre::conventions::stamp_centre(b);
-            assert!((cx - c).abs() < 1e-9 && (cy - c).abs() < 1e-9, "box {b}: ({cx}, {cy})");
+            assert!(
+                (cx - c).abs() < 1e-9 && (cy - c).abs() < 1e-9,
+                "box {b}: ({cx}, {cy})"
+            );
             let d = dre::conventions::angle_difference(angle, theta);
-            assert!(d.abs() < 0.5, "box {b}, theta {theta}: major axis at {angle}");
+            assert!(
+                d.abs() < 0.5,
+                "box {b}, theta {theta}: major axis at {angle}"
+            );
             assert_eq!(s, stamp(1.0, 0.4, theta + 180.0, 3.0, b), "theta + 180");
         }
     }

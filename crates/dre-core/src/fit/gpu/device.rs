@@ -10,18 +10,18 @@
 
 use super::kernels::{self, CONV_ROWS, CONV_TILE, FIT_THREADS, SOURCE};
 use super::pack::Packed;
-use crate::model::cube::{Grid, ModelCube};
-use crate::fit::kernel::Prepared;
 use crate::error::{Error, Result};
 use crate::fit::backend::Fitter;
+use crate::fit::kernel::Prepared;
 use crate::io::psf::Psf;
-use std::borrow::Cow;
+use crate::model::cube::{Grid, ModelCube};
 use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PinnedHostSlice,
     PushKernelArg,
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileError, CompileOptions, Ptx};
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::sync::Arc;
 
@@ -172,8 +172,9 @@ fn compile(cc: (i32, i32)) -> Result<Ptx> {
 }
 
 impl GpuFitter {
-    /// Opens CUDA device `ordinal`, compiles the kernels and uploads `cube` (see
-    /// [`GpuFitter::new`] for the failures).
+    /// Opens CUDA device `ordinal`, compiles the kernels and uploads `cube`. Fails with a
+    /// one-line [`Error::Device`] (never a panic) when there is no driver, no NVRTC, no such
+    /// device, too little device memory, or the kernels do not build or load.
     pub fn open(ordinal: usize, cube: &ModelCube) -> Result<GpuFitter> {
         let mut g = Self::new(ordinal, cube.grid.clone())?;
         g.load_cube(cube)?;
@@ -266,7 +267,6 @@ impl GpuFitter {
     pub fn set_batch(&mut self, n: usize) {
         self.batch = n.max(1);
     }
-
 
     /// Uploads the (unconvolved) cube; it stays on the device with room for a convolved copy.
     fn load_cube(&mut self, cube: &ModelCube) -> Result<()> {
@@ -378,7 +378,6 @@ impl GpuFitter {
         cube.psf = Some(psf.clone());
         Ok(true)
     }
-
 
     /// Convolved model `k`, copied back (for mosaics).
     fn model_host(&self, k: usize) -> Result<Vec<f32>> {
@@ -501,7 +500,10 @@ impl GpuFitter {
         // SAFETY: the arguments match `dre_fit_*`; every pixel index is < stamp (packed
         // from objects prepared for this stamp size) and chi holds n_obj * n_models.
         unsafe { launch.launch(cfg) }.map_err(|e| err("fit kernel", e))?;
-        let host = slot.host.as_mut().ok_or_else(|| lost("the pinned buffer"))?;
+        let host = slot
+            .host
+            .as_mut()
+            .ok_or_else(|| lost("the pinned buffer"))?;
         s.memcpy_dtoh(&chi.slice(0..n_out), host)
             .map_err(|e| err("download", e))?;
         Ok(())
@@ -514,7 +516,10 @@ impl GpuFitter {
         let Some(n_obj) = slot.pending.take() else {
             return Ok(());
         };
-        let host = slot.host.as_ref().ok_or_else(|| lost("the pinned buffer"))?;
+        let host = slot
+            .host
+            .as_ref()
+            .ok_or_else(|| lost("the pinned buffer"))?;
         let h = host.as_slice().map_err(|e| err("fit kernel", e))?;
         if n_models == 0 {
             out.extend((0..n_obj).map(|_| Vec::new()));

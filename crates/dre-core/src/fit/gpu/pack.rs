@@ -54,8 +54,9 @@ impl Packed {
                 self.dat.push(if counted { d } else { f32::NAN });
                 self.r2.push(r2);
             }
-            let end = u32::try_from(self.pix.len())
-                .map_err(|_| Error::Invalid("batch too large: more than 2^32 segment pixels".into()))?;
+            let end = u32::try_from(self.pix.len()).map_err(|_| {
+                Error::Invalid("batch too large: more than 2^32 segment pixels".into())
+            })?;
             self.start.push(end);
             self.flux.push(o.flux);
         }

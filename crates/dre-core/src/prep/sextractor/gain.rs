@@ -60,11 +60,7 @@ impl FromStr for GainKey {
 }
 
 /// The gain from header cards `(KEY, value)`: the pure part of [`image_gain`].
-pub fn gain_from_header(
-    cards: &[(String, String)],
-    mode: &GainMode,
-    key: &GainKey,
-) -> Result<f64> {
+pub fn gain_from_header(cards: &[(String, String)], mode: &GainMode, key: &GainKey) -> Result<f64> {
     let header_gain = || -> Result<f64> {
         let name = match key {
             GainKey::Key(k) => k.clone(),

@@ -7,19 +7,24 @@ pub mod config;
 pub mod gain;
 pub mod pairing;
 
-use crate::io::atomic::ScratchDir;
 use crate::error::{AtPath, Error, Result};
+use crate::io::atomic::ScratchDir;
+use crate::layout::{BACKGROUND_SUFFIX, CATALOG_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX};
 use crate::prep::external::Tool;
 use config::{ResolvedFiles, SexConfig, DEFAULT_PARAM, DEFAULT_SEX};
 use fitsio::FitsFile;
 use gain::{image_gain, GainKey, GainMode};
 use pairing::ImagePair;
 use std::ffi::OsString;
-use crate::layout::{BACKGROUND_SUFFIX, CATALOG_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX};
 use std::path::{Path, PathBuf};
 
 /// The outputs of one run, in the order SExtractor's CHECKIMAGE_TYPE lists them, catalogue last.
-const SUFFIXES: [&str; 4] = [BACKGROUND_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX, CATALOG_SUFFIX];
+const SUFFIXES: [&str; 4] = [
+    BACKGROUND_SUFFIX,
+    RMS_SUFFIX,
+    SEGMENTATION_SUFFIX,
+    CATALOG_SUFFIX,
+];
 const CHECKIMAGE_TYPE: &str = "-BACKGROUND,BACKGROUND_RMS,SEGMENTATION";
 
 /// Everything `sex_dre` takes besides the images.
