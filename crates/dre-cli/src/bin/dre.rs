@@ -1,11 +1,10 @@
 //! `dre`: fits every object of every cut file against a PSF-convolved model cube.
 
 use clap::Parser;
-use dre::compression::Compression;
-use dre::run::{run_with, Backend, Observer, PsfSource, RunConfig};
-use dre::tile::TileReport;
-use dre_cli::{cache_dir, init_threads, Reporter};
-use std::path::PathBuf;
+use dre::{open_fitter, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
+use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Threads};
+use dre_cli::{cache_dir, Failure, Outcome, Reporter, Tool};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -23,7 +22,7 @@ use std::time::Instant;
 /// Exit status: 0 when every object was fitted, 1 when a tile or an object failed (each
 /// reported on one line of stderr; the rest of the run completes), 2 for bad arguments.
 #[derive(Parser, Debug)]
-#[command(name = "dre", version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment)]
 struct Args {
     /// Model cube (FITS, layout of the original's modelbulge.fits); same as -m. Without one,
     /// the default cube (n = 4; q = 0.1..1 step 0.1; theta = -90..90 step 15; log10 R_e =
@@ -79,9 +78,8 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "Mosaics")]
     mosaics_dir: PathBuf,
 
-    /// Number of threads (default: every core)
-    #[arg(long, value_name = "N")]
-    cpu: Option<usize>,
+    #[command(flatten)]
+    threads: Threads,
 
     /// Convolve and fit on an NVIDIA GPU (same as --device cuda); falls back to the CPU with
     /// a warning when no CUDA driver or device is found
@@ -90,8 +88,8 @@ struct Args {
 
     /// Where to convolve and fit: cpu, or cuda (an NVIDIA GPU; needs a dre built with
     /// `--features cuda`, a CUDA driver and libnvrtc at run time)
-    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = ["cpu", "cuda"])]
-    device: String,
+    #[arg(long, value_name = "DEVICE", value_enum, default_value = "cpu")]
+    device: DeviceArg,
 
     /// Objects read and fitted together in one pass over the cube (memory: N cuts and N chi
     /// cubes) [default: 64 on the CPU, 4096 on a GPU, where each pass is one kernel launch]
@@ -99,24 +97,107 @@ struct Args {
     chunk: Option<u64>,
 
     /// Compression of the chi files: none, low (lzf), medium (gzip 4), high (gzip 9)
-    #[arg(long, value_name = "LEVEL", default_value = "medium")]
-    compression: Compression,
+    #[arg(long, value_name = "LEVEL", value_enum, default_value = "medium")]
+    compression: CompressionArg,
 
     /// Print warnings (they are always printed; kept for scripts written for the original)
     #[arg(long)]
     warn: bool,
 
-    /// Print nothing but errors and warnings
-    #[arg(short = 'q', long)]
-    quiet: bool,
+    #[command(flatten)]
+    quiet: Quiet,
 }
 
-struct Cli {
-    out: Reporter,
+fn main() -> ExitCode {
+    dre_cli::main::<Args>()
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "dre";
+
+    fn quiet(&self) -> bool {
+        self.quiet.quiet
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.threads.cpu
+    }
+
+    fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        let device = if self.gpu {
+            Device::Cuda(0)
+        } else {
+            self.device.into()
+        };
+        if device != Device::Cpu && !cfg!(feature = "cuda") {
+            return Err(Failure::usage(dre::CUDA_NOT_BUILT));
+        }
+        let cube = match self.model.or(self.model_pos) {
+            Some(cube) => cube,
+            None => {
+                let dir = cache_dir();
+                out.info(format!(
+                    "dre: no model cube given: the default cube (n = 4, 2730 models) from {}",
+                    dir.display()
+                ));
+                dre::default_cube(&dir)?
+            }
+        };
+        let mut fitter = fitter(device, &cube, out)?;
+        let cfg = RunConfig {
+            psf: PsfSource::from_path(&self.psf),
+            cuts_dir: self.input,
+            summary_dir: self.output,
+            chi_dir: self.chi,
+            catalogs_dir: self.catalogs,
+            mosaics_dir: self.mosaics.then_some(self.mosaics_dir),
+            compression: self.compression.into(),
+            chunk: self.chunk.map(|n| n as usize),
+        };
+        let progress = Progress {
+            out,
+            tile_start: Mutex::new(None),
+        };
+        let start = Instant::now();
+        let r = dre::run(&cfg, &progress, &mut *fitter)?;
+        out.info(format!(
+            "dre: {} tiles ({} failed), {} objects, {} fitted, {} failed, {:.1} s",
+            r.tiles,
+            r.tiles_failed,
+            r.objects,
+            r.fitted,
+            r.objects_failed,
+            start.elapsed().as_secs_f64()
+        ));
+        Ok(Outcome::all_ok_if(r.all_ok()))
+    }
+}
+
+/// The cube loaded on `device`; on the CPU, with a warning, when the GPU has no usable
+/// driver or device.
+fn fitter(device: Device, cube: &Path, out: &Reporter) -> dre::Result<Box<dyn Fitter + Send>> {
+    match open_fitter(device, cube) {
+        Ok(f) => {
+            if device != Device::Cpu {
+                out.info(format!("dre: {}", f.describe()));
+            }
+            Ok(f)
+        }
+        Err(dre::Error::Device(e)) if device != Device::Cpu => {
+            out.warn(format!("{e}; fitting on the CPU"));
+            open_fitter(Device::Cpu, cube)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Progress of the run: a bar per tile on a terminal, a line per tile in logs.
+struct Progress<'a> {
+    out: &'a Reporter,
     tile_start: Mutex<Option<(Instant, f64)>>,
 }
 
-impl Observer for Cli {
+impl Observer for Progress<'_> {
     fn tile_started(&self, index: usize, total: usize, name: &str, objects: usize) {
         *self.tile_start.lock().unwrap() = Some((Instant::now(), 0.0));
         self.out
@@ -154,100 +235,5 @@ impl Observer for Cli {
     fn tile_failed(&self, _name: &str, error: &dre::Error) {
         self.out.finish_bar();
         self.out.error(error);
-    }
-}
-
-/// The GPU backend, the CPU one (with a warning) when no driver or device is usable, or
-/// None (bad arguments) when this build has no GPU backend.
-#[cfg(feature = "cuda")]
-fn gpu_backend(out: &Reporter) -> Option<Backend> {
-    match dre::gpu::GpuFitter::new(0) {
-        Ok(g) => {
-            out.info(format!("dre: GPU {}", g.device_name()));
-            Some(Backend::Gpu(Box::new(g)))
-        }
-        Err(e) => {
-            out.warn(format!("{e}; fitting on the CPU"));
-            Some(Backend::Cpu)
-        }
-    }
-}
-
-#[cfg(not(feature = "cuda"))]
-fn gpu_backend(out: &Reporter) -> Option<Backend> {
-    out.error(dre::gpu::NOT_BUILT);
-    None
-}
-
-fn main() -> ExitCode {
-    let args = Args::parse();
-    let out = Reporter::new("dre", args.quiet);
-    if let Err(e) = init_threads(args.cpu) {
-        out.error(e);
-        return ExitCode::from(2);
-    }
-    let on_gpu = args.gpu || args.device == "cuda";
-    let backend = if on_gpu {
-        match gpu_backend(&out) {
-            Some(b) => b,
-            None => return ExitCode::from(2),
-        }
-    } else {
-        Backend::Cpu
-    };
-    let cube = match args.model.or(args.model_pos) {
-        Some(cube) => cube,
-        None => {
-            let dir = cache_dir();
-            out.info(format!(
-                "dre: no model cube given: the default cube (n = 4, 2730 models) from {}",
-                dir.display()
-            ));
-            match dre::render::default_cube(&dir) {
-                Ok(path) => path,
-                Err(e) => {
-                    out.error(e);
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-    };
-    let cfg = RunConfig {
-        cube,
-        psf: PsfSource::from_path(&args.psf),
-        cuts_dir: args.input,
-        summary_dir: args.output,
-        chi_dir: args.chi,
-        catalogs_dir: args.catalogs,
-        mosaics_dir: args.mosaics.then_some(args.mosaics_dir),
-        compression: args.compression,
-        chunk: args.chunk.unwrap_or(if on_gpu { 4096 } else { 64 }) as usize,
-    };
-    let cli = Cli {
-        out,
-        tile_start: Mutex::new(None),
-    };
-    let start = Instant::now();
-    match run_with(&cfg, &cli, backend) {
-        Ok(r) => {
-            cli.out.info(format!(
-                "dre: {} tiles ({} failed), {} objects, {} fitted, {} failed, {:.1} s",
-                r.tiles,
-                r.tiles_failed,
-                r.objects,
-                r.fitted,
-                r.objects_failed,
-                start.elapsed().as_secs_f64()
-            ));
-            if r.all_ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            cli.out.error(e);
-            ExitCode::FAILURE
-        }
     }
 }

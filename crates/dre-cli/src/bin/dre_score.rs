@@ -1,9 +1,8 @@
 //! `dre_score`: how well a Summary recovers the truth of a simulated tile.
 
 use clap::Parser;
-use dre::cube::read_grid;
-use dre::score::{fitted_from_summary, read_truth, score, Steps, SNR_EDGES};
-use dre::table::read_catalog;
+use dre::{fitted_from_summary, read_catalog, read_grid, read_truth, score, Steps, SNR_EDGES};
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,7 +21,7 @@ use std::process::ExitCode;
 ///
 /// Exit status: 0, or 1 when a file cannot be read (one line on stderr), 2 for bad arguments.
 #[derive(Parser, Debug)]
-#[command(name = "dre_score", version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment)]
 struct Args {
     /// Summary table (Summary/NAME_dre.fits)
     summary: PathBuf,
@@ -45,7 +44,7 @@ struct Args {
 fn run(a: &Args) -> dre::Result<String> {
     let steps = match &a.cube {
         Some(c) => Steps::of(&read_grid(c)?),
-        None => Steps::of(&dre::render::default_grid()),
+        None => Steps::of(&dre::default_grid()),
     };
     let truth = read_truth(&a.truth, a.radius_column.as_deref())?;
     let table = read_catalog(&a.summary)?;
@@ -55,15 +54,15 @@ fn run(a: &Args) -> dre::Result<String> {
 }
 
 fn main() -> ExitCode {
-    let a = Args::parse();
-    match run(&a) {
-        Ok(text) => {
-            println!("{}", text.trim_end());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("dre_score: {e}");
-            ExitCode::FAILURE
-        }
+    dre_cli::main::<Args>()
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "dre_score";
+
+    fn run(self, _out: &Reporter) -> Result<Outcome, Failure> {
+        let text = run(&self)?;
+        println!("{}", text.trim_end());
+        Ok(Outcome::AllOk)
     }
 }

@@ -1,8 +1,9 @@
 //! `dre_simulate`: a tile with known truth, to measure how well DRE recovers galaxies.
 
 use clap::Parser;
-use dre::simulate::{simulate, write_simulation, SimConfig};
-use dre_cli::{init_threads, Reporter};
+use dre::{simulate, write_simulation, SimConfig};
+use dre_cli::args::{Quiet, Threads};
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,7 +26,7 @@ use std::process::ExitCode;
 /// Exit status: 0 on success, 1 when the tile cannot be made (one line on stderr), 2 for bad
 /// arguments.
 #[derive(Parser, Debug)]
-#[command(name = "dre_simulate", version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment)]
 struct Args {
     /// Working directory to write Tiles/ and Truth/ into
     #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
@@ -84,63 +85,62 @@ struct Args {
     /// Random seed
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Number of threads (default: every core)
-    #[arg(long, value_name = "N")]
-    cpu: Option<usize>,
-    /// Print nothing but errors
-    #[arg(short = 'q', long)]
-    quiet: bool,
+    #[command(flatten)]
+    threads: Threads,
+    #[command(flatten)]
+    quiet: Quiet,
 }
 
 fn main() -> ExitCode {
-    let a = Args::parse();
-    let out = Reporter::new("dre_simulate", a.quiet);
-    if let Err(e) = init_threads(a.cpu) {
-        out.error(e);
-        return ExitCode::from(2);
+    dre_cli::main::<Args>()
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "dre_simulate";
+
+    fn quiet(&self) -> bool {
+        self.quiet.quiet
     }
-    let cfg = SimConfig {
-        size: a.size,
-        galaxies: a.galaxies,
-        stars: a.stars,
-        fwhm: a.fwhm,
-        beta: a.beta,
-        psf_size: a.psf_size,
-        sky: a.sky,
-        gain: a.gain,
-        read_noise: a.read_noise,
-        exptime: a.exptime,
-        snr: (a.snr[0], a.snr[1]),
-        re: (a.re[0], a.re[1]),
-        q: (a.q[0], a.q[1]),
-        index: a.index,
-        star_snr: (a.star_snr[0], a.star_snr[1]),
-        margin: a.margin,
-        seed: a.seed,
-    };
-    let result = simulate(&cfg).and_then(|sim| {
+
+    fn threads(&self) -> Option<usize> {
+        self.threads.cpu
+    }
+
+    fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        let a = self;
+        let cfg = SimConfig {
+            size: a.size,
+            galaxies: a.galaxies,
+            stars: a.stars,
+            fwhm: a.fwhm,
+            beta: a.beta,
+            psf_size: a.psf_size,
+            sky: a.sky,
+            gain: a.gain,
+            read_noise: a.read_noise,
+            exptime: a.exptime,
+            snr: (a.snr[0], a.snr[1]),
+            re: (a.re[0], a.re[1]),
+            q: (a.q[0], a.q[1]),
+            index: a.index,
+            star_snr: (a.star_snr[0], a.star_snr[1]),
+            margin: a.margin,
+            seed: a.seed,
+        };
+        let sim = simulate(&cfg)?;
         write_simulation(&a.output, &a.name, &sim, &cfg)?;
-        Ok(sim)
-    });
-    match result {
-        Ok(sim) => {
-            out.info(format!(
-                "{}: {}x{} tile, {} galaxies, {} stars -> {}",
-                a.name,
-                sim.size,
-                sim.size,
-                sim.galaxies.len(),
-                sim.stars.len(),
-                a.output
-                    .join("Tiles")
-                    .join(format!("{}.fits", a.name))
-                    .display()
-            ));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            out.error(e);
-            ExitCode::FAILURE
-        }
+        out.info(format!(
+            "{}: {}x{} tile, {} galaxies, {} stars -> {}",
+            a.name,
+            sim.size,
+            sim.size,
+            sim.galaxies.len(),
+            sim.stars.len(),
+            a.output
+                .join("Tiles")
+                .join(format!("{}.fits", a.name))
+                .display()
+        ));
+        Ok(Outcome::AllOk)
     }
 }

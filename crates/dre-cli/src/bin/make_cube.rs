@@ -1,10 +1,9 @@
 //! make_cube: renders a model cube of pixel-integrated Sérsic stamps (SPEC 3).
 
-use clap::{Parser, ValueEnum};
-use dre::cube::{Axis, Grid};
-use dre::render::{index_axis, make_cube, RadiusConvention};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use clap::Parser;
+use dre::{index_axis, make_cube, Axis, Grid};
+use dre_cli::args::{Quiet, RadiusArg, Threads};
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,11 +29,11 @@ use std::process::ExitCode;
 /// BOXSIZE. It is written to a temporary file and renamed: never half-written.
 ///
 /// Exit status: 0 on success; 1 for a grid that cannot be rendered (q > 1 or <= 0, a box
-/// under 8, a non-finite value, an uneven --index list) or an unwritable output, with one
-/// line on stderr.
+/// under 8, a non-finite value, an uneven --index list) or an unwritable output, 2 for bad
+/// arguments, with one line on stderr.
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
-struct Cli {
+struct Args {
     /// Sérsic indices (one, or an evenly spaced list)
     #[arg(long, num_args = 1.., default_values_t = [4.0])]
     index: Vec<f64>,
@@ -69,75 +68,44 @@ struct Cli {
     #[arg(long, default_value_t = 128)]
     boxsize: usize,
     /// What the radius measures: the semi-major or the circularised half-light radius
-    #[arg(long, value_enum, default_value_t = Radius::Major)]
-    radius: Radius,
-    /// Threads (default: all cores)
-    #[arg(long)]
-    cpu: Option<usize>,
-    /// No progress bar
-    #[arg(long)]
-    quiet: bool,
+    #[arg(long, value_enum, default_value = "major")]
+    radius: RadiusArg,
+    #[command(flatten)]
+    threads: Threads,
+    #[command(flatten)]
+    quiet: Quiet,
     /// Output FITS file
     #[arg(short, long, default_value = "cube.fits")]
     output: PathBuf,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Radius {
-    Major,
-    Circular,
-}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help, --version
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => return fail(e.to_string().trim_start_matches("error: ")),
-    };
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("{e:#}")),
-    }
+    dre_cli::main::<Args>()
 }
 
-/// One line on stderr, exit status 1.
-fn fail(msg: &str) -> ExitCode {
-    eprintln!("make_cube: {}", msg.lines().next().unwrap_or("error"));
-    ExitCode::FAILURE
-}
+impl Tool for Args {
+    const NAME: &'static str = "make_cube";
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    let grid = Grid {
-        index: index_axis(&cli.index)?,
-        axrat: Axis::new(cli.axrat0, cli.daxrat, cli.naxrat),
-        posang: Axis::new(cli.posang0, cli.dposang, cli.nposang),
-        logh: Axis::new(cli.logh0, cli.dlogh, cli.nlogh),
-        boxsize: cli.boxsize,
-    };
-    let radius = match cli.radius {
-        Radius::Major => RadiusConvention::Major,
-        Radius::Circular => RadiusConvention::Circular,
-    };
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    match cli.cpu {
-        Some(0) => anyhow::bail!("--cpu must be at least 1"),
-        Some(n) => pool = pool.num_threads(n),
-        None => {}
+    fn quiet(&self) -> bool {
+        self.quiet.quiet
     }
-    let pool = pool.build()?;
 
-    let bar = ProgressBar::new(grid.n_models() as u64);
-    if cli.quiet || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
+    fn threads(&self) -> Option<usize> {
+        self.threads.cpu
     }
-    bar.set_style(ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {pos}/{len} models ({eta})",
-    )?);
-    pool.install(|| make_cube(&cli.output, &grid, radius, &|| bar.inc(1)))?;
-    bar.finish_and_clear();
-    Ok(())
+
+    fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        let grid = Grid {
+            index: index_axis(&self.index)?,
+            axrat: Axis::new(self.axrat0, self.daxrat, self.naxrat),
+            posang: Axis::new(self.posang0, self.dposang, self.nposang),
+            logh: Axis::new(self.logh0, self.dlogh, self.nlogh),
+            boxsize: self.boxsize,
+        };
+        out.start_bar(grid.n_models() as u64, "make_cube".into());
+        let made = make_cube(&self.output, &grid, self.radius.into(), &|| out.advance(1));
+        out.finish_bar();
+        made?;
+        Ok(Outcome::AllOk)
+    }
 }

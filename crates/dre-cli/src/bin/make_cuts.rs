@@ -1,11 +1,9 @@
 //! make_cuts: cuts the objects of SExtractor-processed tiles into HDF5 cut files.
 
 use clap::Parser;
-use dre::centroid::CentroidMode;
-use dre::compression::Compression;
-use dre::cutting::{cut_tile, list_tiles, CutOptions, Filter, TileInputs, TileReport};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use dre::{cut_tile, list_tile_images, CutOptions, CutReport, Filter, TileInputs};
+use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet};
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,7 +21,7 @@ use std::process::ExitCode;
 /// grown by 4 pixels.
 ///
 /// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
-/// tile failed.
+/// tile failed, 2 for bad arguments.
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -76,67 +74,52 @@ struct Args {
 
     /// How --centroids finds the centroid: com (centre of mass), 1dg (1-D Gaussians fitted to
     /// the x and y marginals), 2dg (2-D Gaussian fit); pixels outside the segment are left out.
-    #[arg(long, value_name = "MODE", default_value = "com",
-          value_parser = ["com", "1dg", "2dg"])]
-    centroids_mode: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value = "com")]
+    centroids_mode: CentroidModeArg,
 
     /// Compression of the cut files: none, low (lzf), medium (gzip 4) or high (gzip 9);
     /// lower is faster.
-    #[arg(long, value_name = "LEVEL", default_value = "medium",
-          value_parser = ["none", "low", "medium", "high"])]
-    compression: String,
+    #[arg(long, value_name = "LEVEL", value_enum, default_value = "medium")]
+    compression: CompressionArg,
 
     /// Also report, per tile, why objects were skipped.
     #[arg(long)]
     warn: bool,
 
-    /// Print nothing but errors.
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    quiet: Quiet,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let opts = match options(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("make_cuts: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let tiles = match list_tiles(&args.input) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("make_cuts: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(tiles.len() as u64).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} tiles {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
-    };
-    let mut failed = false;
-    for tile in &tiles {
-        let inputs = TileInputs::locate(tile, &args.sextracted, args.catalogs.as_deref());
-        bar.set_message(inputs.name.clone());
-        match cut_tile(&inputs, &args.output, &opts) {
-            Ok(report) => bar.suspend(|| print_report(&report, &args)),
-            Err(e) => {
-                failed = true;
-                bar.suspend(|| eprintln!("make_cuts: {e}"));
-            }
-        }
-        bar.inc(1);
+    dre_cli::main::<Args>()
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "make_cuts";
+
+    fn quiet(&self) -> bool {
+        self.quiet.quiet
     }
-    bar.finish_and_clear();
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+
+    fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        let opts = options(&self).map_err(Failure::Usage)?;
+        let tiles = list_tile_images(&self.input)?;
+        out.start_bar(tiles.len() as u64, "make_cuts".into());
+        let mut failed = false;
+        for tile in &tiles {
+            let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
+            out.bar_message(inputs.name.clone());
+            match cut_tile(&inputs, &self.output, &opts) {
+                Ok(report) => print_report(&report, &self, out),
+                Err(e) => {
+                    failed = true;
+                    out.error(e);
+                }
+            }
+            out.advance(1);
+        }
+        out.finish_bar();
+        Ok(Outcome::all_ok_if(!failed))
     }
 }
 
@@ -156,22 +139,23 @@ fn options(args: &Args) -> Result<CutOptions, String> {
             })
         })
         .collect::<Result<_, String>>()?;
-    let mode: CentroidMode = args.centroids_mode.parse()?;
-    let compression: Compression = args.compression.parse()?;
     Ok(CutOptions {
         margin: args.margin as f64,
         max_stellarity: args.max_stellarity,
         filters,
-        centroids: args.centroids.then_some(mode),
-        compression,
+        centroids: args.centroids.then_some(args.centroids_mode.into()),
+        compression: args.compression.into(),
         ..CutOptions::default()
     })
 }
 
-fn print_report(r: &TileReport, args: &Args) {
-    if !args.quiet {
-        println!("{}: {} cuts, {} skipped", r.name, r.cut, r.skipped.total());
-    }
+fn print_report(r: &CutReport, args: &Args, out: &Reporter) {
+    out.info(format!(
+        "{}: {} cuts, {} skipped",
+        r.name,
+        r.cut,
+        r.skipped.total()
+    ));
     if args.warn {
         let s = &r.skipped;
         let reasons = [
@@ -183,7 +167,7 @@ fn print_report(r: &TileReport, args: &Args) {
             (s.no_centroid, "no centroid"),
         ];
         for (n, why) in reasons.iter().filter(|(n, _)| *n > 0) {
-            eprintln!("make_cuts: {}: {n} skipped: {why}", r.name);
+            out.note(format!("{}: {n} skipped: {why}", r.name));
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `psfex_dre`: runs PSFEx on every SExtractor catalogue of a folder.
 
 use clap::Parser;
-use dre::psfex::{list_catalogs, Psfex};
-use dre_cli::Reporter;
+use dre::{list_catalogs, Psfex};
+use dre_cli::args::Quiet;
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ use std::process::ExitCode;
 /// Exit status: 0 when every tile has its PSF; 1 when a tile failed (each reported on one
 /// line of stderr; the other tiles go on) or the run could not start; 2 for bad arguments.
 #[derive(Parser, Debug)]
-#[command(name = "psfex_dre", version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment)]
 struct Args {
     /// Folder of the SExtractor catalogues NAME_cat.fits (searched in sub-folders too)
     #[arg(
@@ -51,26 +52,28 @@ struct Args {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Print nothing but errors and warnings
-    #[arg(short = 'q', long)]
-    quiet: bool,
+    #[command(flatten)]
+    quiet: Quiet,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let out = Reporter::new("psfex_dre", args.quiet);
-    match run(&args, &out) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            out.error(e);
-            ExitCode::FAILURE
-        }
+    dre_cli::main::<Args>()
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "psfex_dre";
+
+    fn quiet(&self) -> bool {
+        self.quiet.quiet
+    }
+
+    fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        Ok(run(&self, out)?)
     }
 }
 
-/// Ok(false): some tile failed (already reported).
-fn run(args: &Args, out: &Reporter) -> dre::Result<bool> {
+/// Outcome::SomeFailed: some tile failed (already reported).
+fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
     let catalogs = list_catalogs(&args.input)?;
     let psfex = Psfex::new(args.config.as_deref(), &args.output)?;
     match psfex.config() {
@@ -109,5 +112,5 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<bool> {
         }
         out.advance(1);
     }
-    Ok(out.finish_run(failed, total, "tiles"))
+    Ok(Outcome::all_ok_if(out.finish_run(failed, total, "tiles")))
 }

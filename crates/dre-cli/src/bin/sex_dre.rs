@@ -1,11 +1,9 @@
 //! `sex_dre`: runs SExtractor on every image of a folder with DRE's outputs.
 
-use clap::{CommandFactory, FromArgMatches, Parser};
-use dre::sextractor::config::SexConfig;
-use dre::sextractor::gain::{GainKey, GainMode};
-use dre::sextractor::pairing::pair_images;
-use dre::sextractor::{SexOptions, Sextractor};
-use dre_cli::{single_dash_longs, Reporter};
+use clap::{ArgMatches, FromArgMatches, Parser};
+use dre::{pair_images, GainKey, GainMode, SexConfig, SexOptions, Sextractor};
+use dre_cli::args::Quiet;
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,7 +42,7 @@ use std::process::ExitCode;
 /// reported on one line of stderr; the other images go on) or the run could not start;
 /// 2 for bad arguments.
 #[derive(Parser, Debug)]
-#[command(name = "sex_dre", version, verbatim_doc_comment)]
+#[command(version, verbatim_doc_comment)]
 struct Args {
     /// Folder of the images; two folders for dual mode (detection, measurement)
     #[arg(short = 'i', long = "input", value_name = "DIR", num_args = 1..=2, default_value = "Tiles")]
@@ -107,35 +105,43 @@ struct Args {
     #[arg(long = "file", value_names = ["NAME", "DIR"], num_args = 2.., action = clap::ArgAction::Append)]
     file: Vec<String>,
 
-    /// Print nothing but errors and warnings
-    #[arg(short = 'q', long)]
-    quiet: bool,
+    #[command(flatten)]
+    quiet: Quiet,
+
+    /// The folders of each --file, kept apart (clap's derive flattens repeated multi-value
+    /// options into `file`).
+    #[arg(skip)]
+    file_groups: Vec<Vec<String>>,
 }
 
 fn main() -> ExitCode {
-    let matches = Args::command().get_matches_from(single_dash_longs(
-        std::env::args_os(),
-        &["sep", "zp", "fwhm"],
-    ));
-    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // Each --file keeps its own folders: clap's derive flattens repeated multi-value options.
-    let files = matches
-        .get_occurrences::<String>("file")
-        .map(|o| o.map(|v| v.cloned().collect()).collect())
-        .unwrap_or_default();
-    let out = Reporter::new("sex_dre", args.quiet);
-    match run(args, files, &out) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            out.error(e);
-            ExitCode::FAILURE
-        }
+    dre_cli::main::<Args>()
+}
+
+impl Tool for Args {
+    const NAME: &'static str = "sex_dre";
+    const SINGLE_DASH_LONGS: &'static [&'static str] = &["sep", "zp", "fwhm"];
+
+    fn quiet(&self) -> bool {
+        self.quiet.quiet
+    }
+
+    fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self::from_arg_matches(matches)?;
+        args.file_groups = matches
+            .get_occurrences::<String>("file")
+            .map(|o| o.map(|v| v.cloned().collect()).collect())
+            .unwrap_or_default();
+        Ok(args)
+    }
+
+    fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        Ok(run(self, out)?)
     }
 }
 
-/// Ok(false): some image failed (already reported).
-fn run(args: Args, files: Vec<Vec<String>>, out: &Reporter) -> dre::Result<bool> {
+/// Outcome::SomeFailed: some image failed (already reported).
+fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
     let config = SexConfig::choose(args.config.as_deref())?;
     let pairing = pair_images(
         &args.input[0],
@@ -157,7 +163,8 @@ fn run(args: Args, files: Vec<Vec<String>>, out: &Reporter) -> dre::Result<bool>
             .chunks(2)
             .map(|kv| (kv[0].clone(), kv[1].clone()))
             .collect(),
-        files: files
+        files: args
+            .file_groups
             .iter()
             .map(|f| (f[0].clone(), f[1..].iter().map(PathBuf::from).collect()))
             .collect(),
@@ -209,5 +216,5 @@ fn run(args: Args, files: Vec<Vec<String>>, out: &Reporter) -> dre::Result<bool>
         }
         out.advance(1);
     }
-    Ok(out.finish_run(failed, total, "images"))
+    Ok(Outcome::all_ok_if(out.finish_run(failed, total, "images")))
 }

@@ -3,7 +3,32 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::{RwLock, RwLockWriteGuard};
+
+/// HDF5 opens (and locks) files without close-on-exec: a binary spawned while a test writes
+/// an HDF5 file in this process would inherit the file and keep it locked until it exits.
+/// Every test shares this one process, so spawns ([`output`]) and in-process HDF5 writes
+/// ([`hdf5_writing`]) never overlap.
+static SPAWNING: RwLock<()> = RwLock::new(());
+
+/// Held while a test writes HDF5 files itself: no binary starts meanwhile.
+pub fn hdf5_writing() -> RwLockWriteGuard<'static, ()> {
+    SPAWNING.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `cmd.output()`, spawned outside any in-process HDF5 write.
+pub fn output(cmd: &mut Command) -> Output {
+    let child = {
+        let _spawning = SPAWNING.read().unwrap_or_else(|e| e.into_inner());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs")
+    };
+    child.wait_with_output().expect("binary runs")
+}
 
 /// A temporary working directory holding copies of the named golden folders/files.
 pub fn golden_workdir(items: &[&str]) -> tempfile::TempDir {
@@ -30,11 +55,7 @@ pub fn copy_tree(src: &Path, dst: &Path) {
 
 /// Runs a binary in `dir` with `args`.
 pub fn run_in(bin: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("binary runs")
+    output(Command::new(bin).current_dir(dir).args(args))
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -1,12 +1,8 @@
 //! Bad input to `dre`: each fault is one line naming the file (and object), the rest of the
 //! run completes, the exit status says something failed, and nothing is half-written.
 
-mod common;
-
-use common::{all_files, run_in, stderr};
-use dre::compression::Compression;
-use dre::cube::{write_cube, Axis, Grid, ModelCube};
-use dre::cutfile::{Cut, CutWriter};
+use crate::common::{all_files, hdf5_writing, run_in, stderr};
+use dre::{write_cube, Axis, Compression, Cut, CutWriter, Grid, ModelCube};
 use std::path::Path;
 
 const DRE: &str = env!("CARGO_BIN_EXE_dre");
@@ -52,6 +48,7 @@ fn cut(name: &str) -> Cut {
 }
 
 fn write_cuts(path: &Path, cuts: &[Cut]) {
+    let _writing = hdf5_writing();
     let mut w = CutWriter::create(path, Compression::Low).unwrap();
     for c in cuts {
         w.add(c).unwrap();
@@ -137,7 +134,7 @@ fn update_key(path: &Path, hdu: usize, key: &str, value: i64) {
 }
 
 fn summary_rows(dir: &Path, tile: &str) -> usize {
-    dre::table::read_catalog(dir.join(format!("Summary/{tile}_dre.fits")))
+    dre::read_catalog(dir.join(format!("Summary/{tile}_dre.fits")))
         .unwrap()
         .nrows()
 }
@@ -206,9 +203,11 @@ fn bad_objects_are_reported_and_skipped() {
         &[cut("00_0001"), empty, nan, cut("00_0004")],
     );
     // A group without `seg`.
+    let writing = hdf5_writing();
     let f = hdf5::File::open_rw(d.join("Cuts/a_cuts.h5")).unwrap();
     f.group("00_0004").unwrap().unlink("seg").unwrap();
     drop(f);
+    drop(writing);
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
     let lines = error_lines(&o);

@@ -1,11 +1,8 @@
 //! `dre` against the original Python DRE on the golden tile: chi cubes, Summary and mosaics,
 //! for the PSFEx PSF and for the true PSF.
 
-mod common;
-
-use common::{golden_cube, golden_workdir, run_in, stderr};
-use dre::chifile::read_chi;
-use dre::table::{read_catalog, ColumnData, Table};
+use crate::common::{golden_cube, golden_workdir, run_in, stderr};
+use dre::{read_catalog, read_chi, ColumnData, Table};
 use std::path::Path;
 
 const DRE: &str = env!("CARGO_BIN_EXE_dre");
@@ -29,8 +26,8 @@ fn compare_chi(ours: &Path, gold: &Path) {
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() <= 1e-4 * y.abs(), "{name}: chi {x} vs {y}");
         }
-        let ka = dre::params::nan_argmin(&a).unwrap();
-        let kb = dre::params::nan_argmin(&b).unwrap();
+        let ka = dre::nan_argmin(&a).unwrap();
+        let kb = dre::nan_argmin(&b).unwrap();
         if ka != kb {
             assert!(
                 (b[ka] - b[kb]).abs() <= 1e-6 * b[kb],
@@ -201,13 +198,13 @@ fn objects_missing_from_the_catalogue_are_reported() {
     let mut status = 0;
     unsafe { fitsio::sys::ffdrow(f.as_raw(), 11, 32, &mut status) };
     drop(f);
-    assert_eq!(dre::table::read_catalog(&cat).unwrap().nrows(), 10);
+    assert_eq!(dre::read_catalog(&cat).unwrap().nrows(), 10);
     let cube = golden_cube();
     let out = run_in(DRE, dir.path(), &["-m", cube.to_str().unwrap(), "--quiet"]);
     // Every object was fitted: exit 0, and one warning says what the Summary lacks.
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    let summary = dre::table::read_catalog(dir.path().join("Summary/gold_dre.fits")).unwrap();
+    let summary = dre::read_catalog(dir.path().join("Summary/gold_dre.fits")).unwrap();
     let missing = 30 - summary.nrows();
     assert!(missing > 0);
     assert_eq!(

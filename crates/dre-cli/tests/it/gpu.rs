@@ -2,9 +2,7 @@
 //! comparison on the GPU backend (on the CPU, with a visible "skipped" line, where there is
 //! no CUDA driver or device).
 
-mod common;
-
-use common::{golden_cube, golden_workdir, run_in, stderr};
+use crate::common::{golden_cube, golden_workdir, run_in, stderr};
 #[cfg(feature = "cuda")]
 use std::io::Write;
 
@@ -51,9 +49,7 @@ fn gpu_without_the_feature_is_a_one_line_usage_error() {
 #[cfg(feature = "cuda")]
 #[test]
 fn gpu_run_matches_the_original() {
-    use dre::chifile::read_chi;
-    use dre::params::nan_argmin;
-    use dre::table::read_catalog;
+    use dre::{nan_argmin, read_catalog, read_chi};
 
     let dir = golden_workdir(&["Cuts", "PSF", "Sextracted"]);
     let cube = golden_cube();

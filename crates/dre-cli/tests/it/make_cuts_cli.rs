@@ -1,7 +1,7 @@
 //! The make_cuts binary on a copy of the golden working directory, and on bad inputs.
 
-use dre::cutfile::CutReader;
-use dre::table::{read_catalog, write_table};
+use crate::common::output;
+use dre::{read_catalog, write_table, CutReader};
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
 use std::path::{Path, PathBuf};
@@ -38,11 +38,11 @@ fn add_tile(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn make_cuts(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_make_cuts"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+    output(
+        Command::new(env!("CARGO_BIN_EXE_make_cuts"))
+            .args(args)
+            .current_dir(dir),
+    )
 }
 
 fn text(b: &[u8]) -> String {

@@ -1,10 +1,8 @@
 //! A multi-extension tile through sex_dre -> psfex_dre -> make_cuts -> dre: each object is
 //! cut from its own extension and joined with its own catalogue rows (EXT_NUMBER).
 
-mod common;
-
-use common::{run_in, stderr};
-use dre::table::read_catalog;
+use crate::common::{run_in, stderr};
+use dre::read_catalog;
 use fitsio::images::{ImageDescription, ImageType};
 use std::path::Path;
 
@@ -65,7 +63,7 @@ fn each_extension_is_cut_and_joined_on_its_own() {
     let ext = cat.column("EXT_NUMBER").unwrap().as_i64().unwrap();
     assert!(ext.contains(&1) && ext.contains(&2), "{ext:?}");
 
-    let cuts = dre::cutfile::CutReader::open(d.join("Cuts/mef_cuts.h5")).unwrap();
+    let cuts = dre::CutReader::open(d.join("Cuts/mef_cuts.h5")).unwrap();
     let names = cuts.names();
     assert!(
         names.iter().any(|n| n.starts_with("01_")) && names.iter().any(|n| n.starts_with("02_"))

@@ -1,19 +1,17 @@
 //! The whole pipeline on a simulated tile with known truth, through the binaries:
 //! dre_simulate -> sex_dre -> psfex_dre -> make_cuts -> dre (default cube) -> dre_score.
 
-mod common;
-
-use common::{run_in, stderr};
-use dre::score::{fitted_from_summary, read_truth, score, Steps, SNR_EDGES};
+use crate::common::{output, run_in, stderr};
+use dre::{fitted_from_summary, read_truth, score, Steps, SNR_EDGES};
 use std::path::Path;
 
 fn stage(bin: &str, dir: &Path, args: &[&str], cache: &Path) {
-    let out = std::process::Command::new(bin)
-        .current_dir(dir)
-        .args(args)
-        .env("DRE_CACHE_DIR", cache)
-        .output()
-        .unwrap();
+    let out = output(
+        std::process::Command::new(bin)
+            .current_dir(dir)
+            .args(args)
+            .env("DRE_CACHE_DIR", cache),
+    );
     assert!(out.status.success(), "{bin} {args:?}: {}", stderr(&out));
 }
 
@@ -43,13 +41,13 @@ fn simulated_tile_recovers_the_radii() {
     stage(env!("CARGO_BIN_EXE_dre"), d, &["--quiet"], c);
 
     let truth = read_truth(d.join("Truth/sim_truth.csv"), None).unwrap();
-    let table = dre::table::read_catalog(d.join("Summary/sim_dre.fits")).unwrap();
+    let table = dre::read_catalog(d.join("Summary/sim_dre.fits")).unwrap();
     let fitted = fitted_from_summary(&table).unwrap();
     let s = score(
         &truth,
         &fitted,
         3.0,
-        Steps::of(&dre::render::default_grid()),
+        Steps::of(&dre::default_grid()),
         &SNR_EDGES,
     );
     assert_eq!(truth.len(), 250);

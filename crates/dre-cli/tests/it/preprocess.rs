@@ -12,7 +12,7 @@ pub fn require_tools() {
         (&["psfex"][..], "psfex"),
     ] {
         assert!(
-            dre::external::find_on_path(names).is_some(),
+            dre::find_on_path(names).is_some(),
             "{} is not on PATH: install it (apt-get install {package})",
             names.join(" / ")
         );

@@ -1,12 +1,9 @@
 //! Bad input to sex_dre and psfex_dre: one line naming the file, exit status 1, the other
 //! tiles go on, nothing half-written; and the original's single-dash options.
 
-mod common;
-mod preprocess;
-
-use common::{all_files, golden_workdir, run_in, stderr};
-use dre::table::read_catalog;
-use preprocess::{golden_tile, require_tools, write_crop};
+use crate::common::{all_files, golden_workdir, output, run_in, stderr};
+use crate::preprocess::{golden_tile, require_tools, write_crop};
+use dre::read_catalog;
 use std::process::Command;
 
 const SEX_DRE: &str = env!("CARGO_BIN_EXE_sex_dre");
@@ -121,11 +118,11 @@ fn missing_tools_are_named_with_how_to_install_them() {
         ),
     ] {
         std::fs::create_dir_all(dir.path().join("Sextracted")).unwrap();
-        let o = Command::new(bin)
-            .current_dir(dir.path())
-            .env("PATH", empty.path())
-            .output()
-            .unwrap();
+        let o = output(
+            Command::new(bin)
+                .current_dir(dir.path())
+                .env("PATH", empty.path()),
+        );
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).starts_with(want), "{}", stderr(&o));
         assert_eq!(stderr(&o).lines().count(), 1);
@@ -154,7 +151,7 @@ fn single_dash_zp_and_fwhm_reach_sextractor() {
         assert!((b - a - 5.0).abs() < 1e-3, "MAG_AUTO {a} -> {b}");
     }
     // Told a seeing far below the true 3 px, SExtractor's network sees few stars.
-    let stars = |t: &dre::table::Table| {
+    let stars = |t: &dre::Table| {
         t.column("CLASS_STAR")
             .unwrap()
             .as_f64()
@@ -176,7 +173,7 @@ fn psfex_dre_reports_a_tile_without_stars_and_goes_on() {
     let noise: Vec<f32> = (0..200 * 200)
         .map(|i| 100.0 + ((i * 7919 % 101) as f32 - 50.0) / 10.0)
         .collect();
-    preprocess::write_image(&d.join("Tiles/empty.fits"), 200, 200, &noise);
+    crate::preprocess::write_image(&d.join("Tiles/empty.fits"), 200, 200, &noise);
     let o = run_in(
         SEX_DRE,
         d,

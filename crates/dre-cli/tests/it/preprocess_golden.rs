@@ -1,12 +1,9 @@
 //! sex_dre and psfex_dre against the original's run on the golden tile (real SExtractor
 //! and PSFEx).
 
-mod common;
-mod preprocess;
-
-use common::{all_files, golden_workdir, run_in, stderr};
-use dre::table::read_catalog;
-use preprocess::{image_size, require_tools};
+use crate::common::{all_files, golden_workdir, run_in, stderr};
+use crate::preprocess::{image_size, require_tools};
+use dre::read_catalog;
 use std::path::Path;
 
 const SEX_DRE: &str = env!("CARGO_BIN_EXE_sex_dre");
@@ -147,8 +144,8 @@ fn psfex_dre_with_the_shipped_config_reads_flat_catalogues() {
 
 /// A 25x25 PSF within 1e-3 (max abs difference, normalised) of the original's PSF/gold.psf.
 fn assert_close_to_golden_psf(path: &std::path::Path) {
-    let ours = dre::psf::read_psf(path).unwrap();
-    let gold = dre::psf::read_psf(dre_testdata::golden().join("PSF/gold.psf")).unwrap();
+    let ours = dre::read_psf(path).unwrap();
+    let gold = dre::read_psf(dre_testdata::golden().join("PSF/gold.psf")).unwrap();
     assert_eq!((ours.width, ours.height), (25, 25));
     let diff = ours
         .data

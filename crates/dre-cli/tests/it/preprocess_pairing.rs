@@ -1,12 +1,9 @@
 //! Images whose names share a prefix are each measured on their own image (the original
 //! paired by substring: `sim_a` took `sim_ab` too), in single and dual mode.
 
-mod common;
-mod preprocess;
-
-use common::{run_in, stderr};
-use dre::table::read_catalog;
-use preprocess::{golden_tile, require_tools, write_crop};
+use crate::common::{run_in, stderr};
+use crate::preprocess::{golden_tile, require_tools, write_crop};
+use dre::read_catalog;
 use std::path::Path;
 
 const SEX_DRE: &str = env!("CARGO_BIN_EXE_sex_dre");

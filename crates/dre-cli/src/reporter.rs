@@ -1,0 +1,145 @@
+//! What a tool prints while it works: progress bars on a terminal, one plain line per item in
+//! logs, nothing but errors and warnings with `--quiet`, every error as one line.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+/// Prints what a tool has to say: progress bars only on a terminal, nothing but errors
+/// and warnings with `--quiet`, and every error as one line `PROG: message` on stderr.
+pub struct Reporter {
+    prog: &'static str,
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Reporter {
+    pub fn new(prog: &'static str, quiet: bool) -> Self {
+        Reporter {
+            prog,
+            quiet,
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// The program's name, as messages start.
+    pub fn prog(&self) -> &'static str {
+        self.prog
+    }
+
+    fn show_bars(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    fn print(&self, line: &str, to_stderr: bool) {
+        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let out = || {
+            if to_stderr {
+                eprintln!("{line}")
+            } else {
+                println!("{line}")
+            }
+        };
+        match bar.as_ref() {
+            Some(b) => b.suspend(out),
+            None => out(),
+        }
+    }
+
+    /// A one-line error, always shown (a message of several lines is joined into one).
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        self.print(
+            &format!("{}: {}", self.prog, one_line(&msg.to_string())),
+            true,
+        );
+    }
+
+    /// A warning, always shown.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        self.print(&format!("{}: warning: {msg}", self.prog), true);
+    }
+
+    /// A line `PROG: message` on stderr that is neither an error nor a warning (what was
+    /// asked for, e.g. `make_cuts --warn`), always shown.
+    pub fn note(&self, msg: impl std::fmt::Display) {
+        self.print(&format!("{}: {msg}", self.prog), true);
+    }
+
+    /// A progress line on stdout, hidden with --quiet.
+    pub fn info(&self, msg: impl std::fmt::Display) {
+        if !self.quiet {
+            self.print(&msg.to_string(), false);
+        }
+    }
+
+    /// Starts a progress bar of `len` steps (drawn only on a terminal).
+    pub fn start_bar(&self, len: u64, prefix: String) {
+        let bar = if self.show_bars() {
+            let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} (eta {eta}) {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(prefix);
+            Some(b)
+        } else {
+            None
+        };
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+    }
+
+    /// Says on the bar what is being worked on (a tile's name).
+    pub fn bar_message(&self, msg: impl Into<String>) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            b.set_message(msg.into());
+        }
+    }
+
+    /// Advances the bar by `k` steps.
+    pub fn advance(&self, k: u64) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            b.inc(k);
+        }
+    }
+
+    /// Ends a run over `total` items of which `failed` failed: clears the bar, says how many
+    /// failed, and tells whether all went well.
+    pub fn finish_run(&self, failed: usize, total: usize, items: &str) -> bool {
+        self.finish_bar();
+        if failed > 0 {
+            self.error(format!("{failed} of {total} {items} failed"));
+        }
+        failed == 0
+    }
+
+    /// Clears the bar.
+    pub fn finish_bar(&self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The non-empty lines of `msg`, trimmed and joined with "; ".
+fn one_line(msg: &str) -> String {
+    if !msg.contains('\n') {
+        return msg.to_string();
+    }
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn messages_of_several_lines_become_one() {
+        assert_eq!(one_line("a: b"), "a: b");
+        assert_eq!(one_line("a: b\n\n  c\n"), "a: b; c");
+    }
+}

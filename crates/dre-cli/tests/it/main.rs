@@ -1,0 +1,16 @@
+//! Every integration test of the command-line tools, in one test binary (built once): one
+//! module per group of tests, and the helpers they share.
+
+mod common;
+mod preprocess;
+
+mod dre_errors;
+mod dre_golden;
+mod gpu;
+mod make_cube;
+mod make_cuts_cli;
+mod multi_extension;
+mod pipeline;
+mod preprocess_errors;
+mod preprocess_golden;
+mod preprocess_pairing;
