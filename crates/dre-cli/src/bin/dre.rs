@@ -3,7 +3,7 @@
 use clap::Parser;
 use dre::{open_fitter, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
 use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Threads};
-use dre_cli::{cache_dir, Failure, Outcome, Reporter, Tool};
+use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -135,7 +135,7 @@ impl Tool for Args {
         let cube = match self.model.or(self.model_pos) {
             Some(cube) => cube,
             None => {
-                let dir = cache_dir();
+                let dir = dre::default_cache_dir();
                 out.info(format!(
                     "dre: no model cube given: the default cube (n = 4, 2730 models) from {}",
                     dir.display()
