@@ -67,7 +67,7 @@ pub use model::render::{
 };
 
 // ---- Fit ------------------------------------------------------------------------------
-pub use fit::backend::{open_fitter, CpuFitter, Device, Fitter, CUDA_NOT_BUILT};
+pub use fit::backend::{load_fitter, open_fitter, CpuFitter, Device, Fitter, CUDA_NOT_BUILT};
 #[cfg(feature = "cuda")]
 pub use fit::gpu::GpuFitter;
 pub use fit::kernel::Prepared;

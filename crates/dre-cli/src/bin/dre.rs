@@ -1,7 +1,7 @@
 //! `dre`: fits every object of every cut file against a PSF-convolved model cube.
 
 use clap::Parser;
-use dre::{open_fitter, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
+use dre::{load_fitter, read_cube, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
 use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Threads};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
@@ -176,18 +176,18 @@ impl Tool for Args {
 /// The cube loaded on `device`; on the CPU, with a warning, when the GPU has no usable
 /// driver or device.
 fn fitter(device: Device, cube: &Path, out: &Reporter) -> dre::Result<Box<dyn Fitter + Send>> {
-    match open_fitter(device, cube) {
+    match load_fitter(device, read_cube(cube)?) {
         Ok(f) => {
             if device != Device::Cpu {
                 out.info(format!("dre: {}", f.describe()));
             }
             Ok(f)
         }
-        Err(dre::Error::Device(e)) if device != Device::Cpu => {
+        Err((dre::Error::Device(e), cube)) if device != Device::Cpu => {
             out.warn(format!("{e}; fitting on the CPU"));
-            open_fitter(Device::Cpu, cube)
+            load_fitter(Device::Cpu, cube).map_err(|(e, _)| e)
         }
-        Err(e) => Err(e),
+        Err((e, _)) => Err(e),
     }
 }
 

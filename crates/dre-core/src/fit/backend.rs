@@ -58,17 +58,25 @@ pub const CUDA_NOT_BUILT: &str =
 
 /// Reads the cube file and loads it on `device`.
 pub fn open_fitter(device: Device, cube: &Path) -> Result<Box<dyn Fitter + Send>> {
+    load_fitter(device, read_cube(cube)?).map_err(|(e, _)| e)
+}
+
+/// Loads a cube already in memory on `device`. When the device cannot take it, the error
+/// comes back with the cube, so that a caller can fall back to the CPU without reading the
+/// cube again.
+pub fn load_fitter(
+    device: Device,
+    cube: ModelCube,
+) -> std::result::Result<Box<dyn Fitter + Send>, (Error, ModelCube)> {
     match device {
-        Device::Cpu => Ok(Box::new(CpuFitter::open(cube)?)),
+        Device::Cpu => Ok(Box::new(CpuFitter::new(cube))),
         #[cfg(feature = "cuda")]
-        Device::Cuda(ordinal) => {
-            let models = read_cube(cube)?;
-            Ok(Box::new(crate::fit::gpu::GpuFitter::open(
-                ordinal, &models,
-            )?))
-        }
+        Device::Cuda(ordinal) => match crate::fit::gpu::GpuFitter::open(ordinal, &cube) {
+            Ok(g) => Ok(Box::new(g)),
+            Err(e) => Err((e, cube)),
+        },
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err(Error::Invalid(CUDA_NOT_BUILT.into())),
+        Device::Cuda(_) => Err((Error::Invalid(CUDA_NOT_BUILT.into()), cube)),
     }
 }
 
