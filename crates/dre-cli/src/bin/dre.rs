@@ -183,11 +183,13 @@ fn fitter(device: Device, cube: &Path, out: &Reporter) -> dre::Result<Box<dyn Fi
             }
             Ok(f)
         }
-        Err((dre::Error::Device(e), cube)) if device != Device::Cpu => {
-            out.warn(format!("{e}; fitting on the CPU"));
-            load_fitter(Device::Cpu, cube).map_err(|(e, _)| e)
-        }
-        Err((e, _)) => Err(e),
+        Err(failed) => match *failed {
+            (dre::Error::Device(e), cube) if device != Device::Cpu => {
+                out.warn(format!("{e}; fitting on the CPU"));
+                load_fitter(Device::Cpu, cube).map_err(|failed| failed.0)
+            }
+            (e, _) => Err(e),
+        },
     }
 }
 

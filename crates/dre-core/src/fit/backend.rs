@@ -58,7 +58,7 @@ pub const CUDA_NOT_BUILT: &str =
 
 /// Reads the cube file and loads it on `device`.
 pub fn open_fitter(device: Device, cube: &Path) -> Result<Box<dyn Fitter + Send>> {
-    load_fitter(device, read_cube(cube)?).map_err(|(e, _)| e)
+    load_fitter(device, read_cube(cube)?).map_err(|failed| failed.0)
 }
 
 /// Loads a cube already in memory on `device`. When the device cannot take it, the error
@@ -67,16 +67,16 @@ pub fn open_fitter(device: Device, cube: &Path) -> Result<Box<dyn Fitter + Send>
 pub fn load_fitter(
     device: Device,
     cube: ModelCube,
-) -> std::result::Result<Box<dyn Fitter + Send>, (Error, ModelCube)> {
+) -> std::result::Result<Box<dyn Fitter + Send>, Box<(Error, ModelCube)>> {
     match device {
         Device::Cpu => Ok(Box::new(CpuFitter::new(cube))),
         #[cfg(feature = "cuda")]
         Device::Cuda(ordinal) => match crate::fit::gpu::GpuFitter::open(ordinal, &cube) {
             Ok(g) => Ok(Box::new(g)),
-            Err(e) => Err((e, cube)),
+            Err(e) => Err(Box::new((e, cube))),
         },
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err((Error::Invalid(CUDA_NOT_BUILT.into()), cube)),
+        Device::Cuda(_) => Err(Box::new((Error::Invalid(CUDA_NOT_BUILT.into()), cube))),
     }
 }
 
