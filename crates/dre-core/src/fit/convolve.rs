@@ -232,6 +232,37 @@ mod tests {
         check(9, 9, 9); // PSF as large as the stamp
     }
 
+    /// What `Psf::centring_note` tells the user: an even PSF centred on its middle moves a
+    /// point by +0.5 pixel on that axis, an odd one leaves it where it is.
+    #[test]
+    fn an_even_psf_moves_the_models_by_half_a_pixel() {
+        let b = 16;
+        let centroid = |pw: usize, ph: usize| {
+            let psf = Psf {
+                width: pw,
+                height: ph,
+                data: vec![1.0 / (pw * ph) as f32; pw * ph],
+            };
+            let mut img = vec![0f32; b * b];
+            img[7 * b + 7] = 1.0;
+            let conv = Convolver::new(&psf, b).unwrap();
+            conv.convolve(&mut img, &mut conv.scratch());
+            let (mut sx, mut sy, mut s) = (0f64, 0f64, 0f64);
+            for (p, &v) in img.iter().enumerate() {
+                sx += (p % b) as f64 * v as f64;
+                sy += (p / b) as f64 * v as f64;
+                s += v as f64;
+            }
+            (sx / s, sy / s)
+        };
+        let near = |(x, y): (f64, f64), (wx, wy): (f64, f64)| {
+            assert!((x - wx).abs() < 1e-4 && (y - wy).abs() < 1e-4, "({x}, {y})");
+        };
+        near(centroid(5, 5), (7.0, 7.0));
+        near(centroid(4, 4), (7.5, 7.5));
+        near(centroid(6, 5), (7.5, 7.0));
+    }
+
     #[test]
     fn refuses_psf_larger_than_stamp() {
         let psf = Psf {

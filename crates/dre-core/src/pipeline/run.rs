@@ -131,6 +131,8 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Resu
         ..RunReport::default()
     };
     let chunk = cfg.chunk.unwrap_or_else(|| fitter.default_chunk());
+    // A PSF's warning (an even size) is said once per file, however many tiles share it.
+    let mut warned: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for (i, (name, cuts)) in tiles.iter().enumerate() {
         let result = count_objects(cuts).and_then(|n| {
             obs.tile_started(i, tiles.len(), name, n);
@@ -143,6 +145,14 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Resu
             let paths = tile_paths(cfg, name, cuts);
             fit_tile(fitter, &paths, cfg.compression, chunk, &|k| {
                 obs.objects_done(k)
+            })
+            .map(|mut r| {
+                if let Some(note) = psf.centring_note() {
+                    if warned.insert(psf_file.clone()) {
+                        r.warnings.push(format!("{}: {note}", psf_file.display()));
+                    }
+                }
+                r
             })
         });
         tally(&mut report, obs, name, result);
