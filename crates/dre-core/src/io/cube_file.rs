@@ -3,7 +3,7 @@
 //! per radius, with the grid in the header; the layout of the original's `modelbulge.fits`.
 
 use crate::error::{AtPath, Error, Result};
-use crate::io::fits::{read_f64_key, Card};
+use crate::io::fits::{check_whole_read, checked_hdu, open_fits, read_f64_key, write_fits, Card};
 use crate::model::cube::{Axis, Grid, ModelCube};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::{ImageDescription, ImageType};
@@ -13,7 +13,7 @@ use std::path::Path;
 /// Reads the grid of a cube file from its header, without the images.
 pub fn read_grid(path: impl AsRef<Path>) -> Result<Grid> {
     let path = path.as_ref();
-    let mut f = FitsFile::open(path).at(path)?;
+    let mut f = open_fits(path)?;
     let (hdu, _) = find_image(&mut f, path)?;
     grid_from_header(&mut f, &hdu, path)
 }
@@ -50,7 +50,7 @@ fn grid_from_header(f: &mut FitsFile, hdu: &FitsHdu, path: &Path) -> Result<Grid
 /// index, n = 4.
 pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
     let path = path.as_ref();
-    let mut f = FitsFile::open(path).at(path)?;
+    let mut f = open_fits(path)?;
     let (hdu, shape) = find_image(&mut f, path)?;
     let grid = grid_from_header(&mut f, &hdu, path)?;
 
@@ -69,11 +69,22 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
         ));
     }
 
+    // The data lies within the file (find_image); a tile-compressed cube is bounded, and
+    // memory refused is an error, not an abort.
+    let total = check_whole_read(path, &found, "cube")?;
+    let mut data: Vec<f32> = Vec::new();
+    data.try_reserve_exact(total).map_err(|_| {
+        Error::file(
+            path,
+            format!("not enough memory for the cube ({total} values)"),
+        )
+    })?;
+    data.resize(total, 0.0);
+
     // Read one strip (one angle of one plane: BOXSIZE rows x all radii) at a time, so the
     // peak memory is the cube plus one strip.
     let width = nr * b;
     let strip_len = b * width;
-    let mut data = vec![0f32; grid.n_models() * grid.stamp_len()];
     for plane in 0..ni * nq {
         for t in 0..nt {
             let start = (plane * nt + t) * strip_len;
@@ -105,7 +116,7 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
 fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
     let n = f.num_hdus().at(path)?;
     for i in 0..n {
-        let hdu = f.hdu(i).at(path)?;
+        let hdu = checked_hdu(f, i, path)?;
         if let HduInfo::ImageInfo { shape, .. } = &hdu.info {
             if shape.len() == 2 || shape.len() == 3 {
                 let shape = shape.clone();
@@ -124,8 +135,6 @@ fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
 pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> Result<()> {
     let path = path.as_ref();
     cube.check_shape()?;
-    let pending = crate::io::atomic::PendingFile::new(path)?;
-    let tmp = pending.path();
     let grid = &cube.grid;
     let [ni, nq, nt, nr] = grid.shape();
     let b = grid.boxsize;
@@ -134,14 +143,10 @@ pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> R
         data_type: ImageType::Float,
         dimensions: &dims,
     };
-    {
-        let mut f = FitsFile::create(tmp)
-            .with_custom_primary(&desc)
-            .open()
-            .at(path)?;
+    write_fits(path, Some(&desc), |f| {
         let hdu = f.primary_hdu().at(path)?;
         for card in grid.cards().iter().chain(extra) {
-            card.write(&mut f, &hdu).at(path)?;
+            card.write(f, &hdu).at(path)?;
         }
         let width = nr * b;
         let mut strip = vec![0f32; b * width];
@@ -155,12 +160,12 @@ pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> R
                     }
                 }
                 let start = (plane * nt + t) * strip.len();
-                hdu.write_section(&mut f, start, start + strip.len(), &strip)
+                hdu.write_section(f, start, start + strip.len(), &strip)
                     .at(path)?;
             }
         }
-    }
-    pending.commit()
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -188,7 +193,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.fits");
         write_cube(&path, &cube, &[]).unwrap();
-        let mut f = FitsFile::edit(&path).unwrap();
+        let mut f = crate::io::fits::edit_fits(&path).unwrap();
         for key in ["NINDEX", "INDEX0", "DINDEX"] {
             let (k, mut status) = (std::ffi::CString::new(key).unwrap(), 0);
             unsafe { fitsio::sys::ffdkey(f.as_raw(), k.as_ptr(), &mut status) };

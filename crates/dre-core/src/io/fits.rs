@@ -1,11 +1,333 @@
-//! Small helpers over fitsio: header cards and key reading with errors a user can act on.
+//! Every FITS file of the library is opened, created and closed here: names are taken
+//! literally (CFITSIO would parse `tile[1].fits` as a filter), a write is checked up to the
+//! close before its temporary is renamed into place, and an HDU's data is checked against
+//! the file's length before anything is allocated for it. Also header cards and key
+//! reading with errors a user can act on.
 
 use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::PendingFile;
 use fitsio::hdu::FitsHdu;
 use fitsio::images::{ImageDescription, ImageType};
-use fitsio::FitsFile;
+use fitsio::sys::fitsfile;
+use fitsio::{FileOpenMode, FitsFile};
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
 use std::path::Path;
+
+/// Opens an existing FITS file read-only, its name taken literally: brackets, parentheses
+/// and spaces are part of the name, not CFITSIO's extended filename syntax.
+pub(crate) fn open_fits(path: &Path) -> Result<FitsFile> {
+    open_literal(path, FileOpenMode::READONLY)
+}
+
+/// As [`open_fits`], read-write (tests that edit a header in place).
+#[cfg(test)]
+pub(crate) fn edit_fits(path: &Path) -> Result<FitsFile> {
+    open_literal(path, FileOpenMode::READWRITE)
+}
+
+fn open_literal(path: &Path, mode: FileOpenMode) -> Result<FitsFile> {
+    if !path.is_file() {
+        return Err(Error::file(path, "no such file"));
+    }
+    let name = c_name(path)?;
+    let iomode = match mode {
+        FileOpenMode::READONLY => 0,
+        FileOpenMode::READWRITE => 1,
+    };
+    let mut fptr: *mut fitsfile = std::ptr::null_mut();
+    let mut status: c_int = 0;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; cfitsio sets `fptr`
+    // to a file it opened, or leaves it null with a non-zero status.
+    unsafe {
+        fitsio::sys::ffcmsg();
+        fitsio::sys::ffdkopn(&mut fptr, name.as_ptr(), iomode, &mut status);
+    }
+    if status != 0 || fptr.is_null() {
+        return Err(Error::file(
+            path,
+            format!("not a readable FITS file: {}", status_message(status)),
+        ));
+    }
+    // SAFETY: `fptr` was just opened by cfitsio with this mode.
+    unsafe { wrap(fptr, mode, path) }
+}
+
+/// Creates a new FITS file at `path` (a temporary: it must not exist), its name taken
+/// literally, with an image primary HDU described by `primary` or else an empty one, as
+/// fitsio's `FitsFile::create` does. Errors name `dest`, the file the user will see.
+pub(crate) fn create_fits(
+    path: &Path,
+    primary: Option<&ImageDescription>,
+    dest: &Path,
+) -> Result<FitsFile> {
+    let name = c_name(dest).and_then(|_| c_name(path))?;
+    let mut fptr: *mut fitsfile = std::ptr::null_mut();
+    let mut status: c_int = 0;
+    // SAFETY: as in `open_literal`.
+    unsafe {
+        fitsio::sys::ffcmsg();
+        fitsio::sys::ffdkinit(&mut fptr, name.as_ptr(), &mut status);
+    }
+    if status != 0 || fptr.is_null() {
+        return Err(Error::file(
+            dest,
+            format!("cannot create the file: {}", status_message(status)),
+        ));
+    }
+    // SAFETY: `fptr` was just created by cfitsio, read-write.
+    let mut f = unsafe { wrap(fptr, FileOpenMode::READWRITE, dest)? };
+    let made = match primary {
+        // fitsio names a custom primary `_PRIMARY`; kept, so that outputs stay as they were.
+        Some(desc) => f.create_image("_PRIMARY".to_string(), desc).map(drop),
+        None => {
+            let mut status = 0;
+            // SAFETY: `f` is open read-write; a null axis array is valid for NAXIS = 0.
+            unsafe {
+                fitsio::sys::ffphps(f.as_raw(), 8, 0, std::ptr::null_mut(), &mut status);
+            }
+            fitsio::errors::check_status(status)
+        }
+    };
+    if let Err(e) = made {
+        let _ = close_fits(f, dest);
+        return Err(Error::file(dest, fits_message(e)));
+    }
+    Ok(f)
+}
+
+/// Closes a file, flushing CFITSIO's buffers, and reports whether everything reached the
+/// file: dropping a `FitsFile` closes it without a word, so a full disk would go unseen.
+pub(crate) fn close_fits(mut f: FitsFile, dest: &Path) -> Result<()> {
+    let mut status: c_int = 0;
+    // SAFETY: `f` is open; cfitsio frees the file whatever the status, so `f` must not be
+    // dropped (its Drop would close it again): it is forgotten, leaking only its path.
+    unsafe {
+        fitsio::sys::ffcmsg();
+        fitsio::sys::ffclos(f.as_raw(), &mut status);
+    }
+    std::mem::forget(f);
+    if status != 0 {
+        // The OS's reason (ENOSPC, EDQUOT, EIO) says more than cfitsio's "error writing".
+        let os = std::io::Error::last_os_error();
+        let why = match os.raw_os_error() {
+            Some(5 | 27 | 28 | 30 | 122) => format!("{os}; "),
+            _ => String::new(),
+        };
+        return Err(Error::file(
+            dest,
+            format!(
+                "could not write the file completely: {why}{}",
+                status_message(status)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a new FITS file whole or not at all: `fill` writes it through a temporary beside
+/// `dest` created with `primary` (see [`create_fits`]); the close is checked before the
+/// temporary is renamed into place.
+pub(crate) fn write_fits(
+    dest: &Path,
+    primary: Option<&ImageDescription>,
+    fill: impl FnOnce(&mut FitsFile) -> Result<()>,
+) -> Result<()> {
+    let pending = PendingFile::new(dest)?;
+    let mut f = create_fits(pending.path(), primary, dest)?;
+    let filled = fill(&mut f);
+    let closed = close_fits(f, dest);
+    filled?;
+    closed?;
+    pending.commit()
+}
+
+/// # Safety
+///
+/// `fptr` must be a file cfitsio opened in `mode`, owned by no one else.
+unsafe fn wrap(fptr: *mut fitsfile, mode: FileOpenMode, path: &Path) -> Result<FitsFile> {
+    // SAFETY: the caller's promise.
+    match unsafe { FitsFile::from_raw(fptr, mode) } {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            let mut status = 0;
+            // SAFETY: not wrapped, so closed here once.
+            unsafe { fitsio::sys::ffclos(fptr, &mut status) };
+            Err(Error::file(path, fits_message(e)))
+        }
+    }
+}
+
+/// The path as cfitsio takes it: its bytes, which must hold no NUL.
+fn c_name(path: &Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::file(path, "the file name holds a NUL byte"))
+}
+
+/// cfitsio's text for `status`, and the message stack's first line when it says more.
+fn status_message(status: c_int) -> String {
+    let mut text = [0 as c_char; 31];
+    let mut first = [0 as c_char; 81];
+    // SAFETY: the buffers have cfitsio's sizes (FLEN_STATUS 31, FLEN_ERRMSG 81).
+    let (text, detail) = unsafe {
+        fitsio::sys::ffgerr(status, text.as_mut_ptr());
+        let got = fitsio::sys::ffgmsg(first.as_mut_ptr());
+        fitsio::sys::ffcmsg();
+        let text = CStr::from_ptr(text.as_ptr()).to_string_lossy().into_owned();
+        let detail = (got != 0).then(|| {
+            CStr::from_ptr(first.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        });
+        (text, detail)
+    };
+    // A first message ending in ':' only announces the (temporary) file name that follows.
+    match detail {
+        Some(d) if !d.trim().is_empty() && !d.trim().ends_with(':') && d.trim() != text.trim() => {
+            format!("{} ({}; cfitsio status {status})", text.trim(), d.trim())
+        }
+        _ => format!("{} (cfitsio status {status})", text.trim()),
+    }
+}
+
+/// cfitsio's own words, without the Debug dressing of fitsio's error.
+pub(crate) fn fits_message(e: fitsio::errors::Error) -> String {
+    match e {
+        fitsio::errors::Error::Fits(f) => format!("{} (cfitsio status {})", f.message, f.status),
+        e => e.to_string(),
+    }
+}
+
+/// Moves to HDU `i` (from 0) of `f`, the file at `path`, and checks that the data its
+/// header declares lies within the file, so that no reader allocates for data that is not
+/// there (a 5 KB file may claim a 200000 x 200000 image).
+pub(crate) fn checked_hdu(f: &mut FitsFile, i: usize, path: &Path) -> Result<FitsHdu> {
+    let hdu = f
+        .hdu(i)
+        .map_err(|e| Error::file(path, format!("HDU {i}: {}", fits_message(e))))?;
+    check_data_in_file(f, i, path)?;
+    Ok(hdu)
+}
+
+/// Checks the current HDU (number `i`, for the message) of `f` against the file's length.
+fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
+    let mut status: c_int = 0;
+    let key = |f: &mut FitsFile, k: &str, default: i64, status: &mut c_int| -> i64 {
+        let Ok(name) = CString::new(k) else {
+            return default;
+        };
+        let mut v: i64 = default;
+        let mut s = 0;
+        // SAFETY: `f` is open; `name` is NUL-terminated; a null comment is allowed.
+        unsafe {
+            fitsio::sys::ffgkyjj(
+                f.as_raw(),
+                name.as_ptr(),
+                &mut v,
+                std::ptr::null_mut(),
+                &mut s,
+            )
+        };
+        match s {
+            0 => v,
+            202 => default, // key not found
+            s => {
+                *status = s;
+                default
+            }
+        }
+    };
+    let bitpix = key(f, "BITPIX", 8, &mut status);
+    let naxis = key(f, "NAXIS", 0, &mut status);
+    let pcount = key(f, "PCOUNT", 0, &mut status);
+    let gcount = key(f, "GCOUNT", 1, &mut status);
+    if !(0..=999).contains(&naxis) {
+        return Err(Error::file(path, format!("HDU {i}: NAXIS = {naxis}")));
+    }
+    let mut axes = Vec::with_capacity(naxis as usize);
+    for k in 1..=naxis {
+        axes.push(key(f, &format!("NAXIS{k}"), 0, &mut status));
+    }
+    if status != 0 {
+        return Err(Error::file(
+            path,
+            format!("HDU {i}: header unreadable: {}", status_message(status)),
+        ));
+    }
+    if axes.iter().chain([&pcount, &gcount]).any(|&v| v < 0) {
+        return Err(Error::file(
+            path,
+            format!("HDU {i}: negative size in the header (NAXISn {axes:?}, PCOUNT {pcount}, GCOUNT {gcount})"),
+        ));
+    }
+    // FITS standard 4.4.1.1: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn), without
+    // the padding to 2880 bytes (some writers leave it out of the last HDU).
+    let pixels: u128 = match axes.len() {
+        0 => 0,
+        _ => axes.iter().map(|&a| a as u128).product(),
+    };
+    let bytes = (bitpix.unsigned_abs() as u128 / 8)
+        .saturating_mul(gcount as u128)
+        .saturating_mul((pcount as u128).saturating_add(pixels));
+    let (mut head, mut start, mut end) = (0, 0, 0);
+    let mut s = 0;
+    // SAFETY: `f` is open at this HDU.
+    unsafe { fitsio::sys::ffghadll(f.as_raw(), &mut head, &mut start, &mut end, &mut s) };
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as u128;
+    let have = len.saturating_sub(start.max(0) as u128);
+    if s == 0 && bytes > have {
+        let dims: Vec<String> = axes.iter().map(i64::to_string).collect();
+        return Err(Error::file(
+            path,
+            format!(
+                "HDU {i}: the header declares {} of data ({} x BITPIX {bitpix}) but the file \
+                 holds {} after the header (truncated or corrupt)",
+                human_bytes(bytes),
+                dims.join(" x "),
+                human_bytes(have),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The most values a reader allocates for one whole image or cube whose size the file's
+/// length does not bound (a tile-compressed HDU): 2^31, 8 GiB of float32.
+pub(crate) const MAX_WHOLE_READ: usize = 1 << 31;
+
+/// Fails unless a whole read of `shape` (an image HDU's axes) is below
+/// [`MAX_WHOLE_READ`] values, naming `what` (e.g. "PSF image").
+pub(crate) fn check_whole_read(path: &Path, shape: &[usize], what: &str) -> Result<usize> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_WHOLE_READ);
+    n.ok_or_else(|| {
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        Error::file(
+            path,
+            format!(
+                "{what} of {} pixels is larger than any this program reads ({MAX_WHOLE_READ} values)",
+                dims.join(" x ")
+            ),
+        )
+    })
+}
+
+fn human_bytes(b: u128) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    match u {
+        0 => format!("{b} bytes"),
+        _ => format!("{v:.1} {}", UNITS[u]),
+    }
+}
 
 /// A header card to write.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,22 +411,17 @@ pub fn write_image(
     cards: &[Card],
 ) -> Result<()> {
     let path = path.as_ref();
-    let pending = PendingFile::new(path)?;
-    {
-        let dims = [height, width];
-        let desc = ImageDescription {
-            data_type: ImageType::Float,
-            dimensions: &dims,
-        };
-        let mut f = FitsFile::create(pending.path())
-            .with_custom_primary(&desc)
-            .open()
-            .at(path)?;
+    let dims = [height, width];
+    let desc = ImageDescription {
+        data_type: ImageType::Float,
+        dimensions: &dims,
+    };
+    write_fits(path, Some(&desc), |f| {
         let hdu = f.primary_hdu().at(path)?;
-        hdu.write_image(&mut f, data).at(path)?;
+        hdu.write_image(f, data).at(path)?;
         for c in cards {
-            c.write(&mut f, &hdu).at(path)?;
+            c.write(f, &hdu).at(path)?;
         }
-    }
-    pending.commit()
+        Ok(())
+    })
 }

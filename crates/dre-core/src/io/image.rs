@@ -1,6 +1,7 @@
 //! One image HDU of a FITS file, read a window at a time (survey tiles can be large).
 
 use crate::error::{Error, Result};
+use crate::io::fits::{checked_hdu, fits_message as message, open_fits};
 use crate::prep::window::Window;
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::ReadImage;
@@ -23,17 +24,15 @@ impl ImageHdu {
     /// file with an empty primary has extension k in HDU k, and so have its check images.
     pub fn open(path: impl AsRef<Path>, ext: usize) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        if !path.is_file() {
-            return Err(Error::file(&path, "no such file"));
-        }
-        let mut file = FitsFile::open(&path)
-            .map_err(|e| Error::file(&path, format!("not a readable FITS file: {}", message(e))))?;
+        let mut file = open_fits(&path)?;
         let n = file
             .num_hdus()
             .map_err(|e| Error::file(&path, message(e)))?;
         let mut seen = 0;
         for i in 0..n {
-            let hdu = file.hdu(i).map_err(|e| Error::file(&path, message(e)))?;
+            // Windows are small, but a header larger than its file is corrupt: one clear
+            // line for the tile rather than a read error per object.
+            let hdu = checked_hdu(&mut file, i, &path)?;
             let (width, height) = match &hdu.info {
                 HduInfo::ImageInfo { shape, .. } if shape.len() == 2 => (shape[1], shape[0]),
                 _ => continue,
@@ -70,13 +69,5 @@ impl ImageHdu {
         self.hdu
             .read_region(&mut self.file, &[&x, &y])
             .map_err(|e| Error::file(&self.path, message(e)))
-    }
-}
-
-/// cfitsio's own words, without the Debug dressing of fitsio's error.
-fn message(e: fitsio::errors::Error) -> String {
-    match e {
-        fitsio::errors::Error::Fits(f) => format!("{} (cfitsio status {})", f.message, f.status),
-        e => e.to_string(),
     }
 }

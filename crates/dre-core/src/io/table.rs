@@ -3,7 +3,7 @@
 //! (the Summary keeps SExtractor's J, E, D, I columns as they are).
 
 use crate::error::{AtPath, Error, Result};
-use crate::io::atomic::PendingFile;
+use crate::io::fits::{checked_hdu, open_fits, write_fits};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::tables::{ColumnDataType, ColumnDescription, ConcreteColumnDescription};
 use fitsio::FitsFile;
@@ -207,12 +207,13 @@ impl Table {
 /// extension of a multi-extension image), or else the first binary table.
 pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
     let path = path.as_ref();
-    let mut f = FitsFile::open(path).at(path)?;
+    let mut f = open_fits(path)?;
     let n = f.num_hdus().at(path)?;
     let mut tables: Vec<FitsHdu> = Vec::new();
     let mut first_table = None;
     for i in 0..n {
-        let hdu = f.hdu(i).at(path)?;
+        // Rows x row width are checked against the file before any column is read.
+        let hdu = checked_hdu(&mut f, i, path)?;
         if let HduInfo::TableInfo { .. } = hdu.info {
             let name = hdu
                 .read_key::<String>(&mut f, "EXTNAME")
@@ -322,25 +323,23 @@ fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> Result<Table> {
 /// `Table.write` does). Written whole or not at all.
 pub fn write_table(path: impl AsRef<Path>, table: &Table) -> Result<()> {
     let path = path.as_ref();
-    let pending = PendingFile::new(path)?;
-    {
-        let mut f = FitsFile::create(pending.path()).open().at(path)?;
-        let descs: Vec<ConcreteColumnDescription> = table
-            .columns
-            .iter()
-            .map(describe)
-            .collect::<fitsio::errors::Result<_>>()
-            .at(path)?;
+    let descs: Vec<ConcreteColumnDescription> = table
+        .columns
+        .iter()
+        .map(describe)
+        .collect::<fitsio::errors::Result<_>>()
+        .at(path)?;
+    write_fits(path, None, |f| {
         let hdu = f.create_table("", &descs).at(path)?;
         for (i, col) in table.columns.iter().enumerate() {
-            write_column(&mut f, &hdu, i, col).at(path)?;
+            write_column(f, &hdu, i, col).at(path)?;
             if let Some(tdim) = &col.tdim {
-                hdu.write_key(&mut f, &format!("TDIM{}", i + 1), tdim.clone())
+                hdu.write_key(f, &format!("TDIM{}", i + 1), tdim.clone())
                     .at(path)?;
             }
         }
-    }
-    pending.commit()
+        Ok(())
+    })
 }
 
 fn describe(col: &Column) -> fitsio::errors::Result<ConcreteColumnDescription> {

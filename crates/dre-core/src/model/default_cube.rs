@@ -3,10 +3,9 @@
 
 use crate::error::Result;
 use crate::io::cube_file::read_cube;
-use crate::io::fits::read_str_key;
+use crate::io::fits::{open_fits, read_str_key};
 use crate::model::cube::{Axis, Grid};
 use crate::model::render::{make_cube, RadiusConvention};
-use fitsio::FitsFile;
 use std::path::{Path, PathBuf};
 
 /// The original program's grid: n = 4; q = 0.1..1.0 step 0.1; theta = -90..90 step 15;
@@ -59,7 +58,7 @@ fn is_cube_of(path: &Path, grid: &Grid, radius: RadiusConvention) -> bool {
     let Ok(cube) = read_cube(path) else {
         return false;
     };
-    let radtype = FitsFile::open(path).ok().and_then(|mut f| {
+    let radtype = open_fits(path).ok().and_then(|mut f| {
         let hdu = f.primary_hdu().ok()?;
         read_str_key(&mut f, &hdu, "RADTYPE").ok()
     });

@@ -175,7 +175,7 @@ impl Psfex {
 /// LOADED, ACCEPTED and PSF_FWHM of the first PSF HDU that accepted stars (or of the last
 /// PSF HDU when none did).
 fn accepted_stars(path: &Path) -> Result<(usize, usize, f64)> {
-    let mut f = FitsFile::open(path).at(path)?;
+    let mut f = crate::io::fits::open_fits(path)?;
     let mut best = (0, 0, 0.0);
     for i in 1..f.num_hdus().at(path)? {
         let hdu = f.hdu(i).at(path)?;

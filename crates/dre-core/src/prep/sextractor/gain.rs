@@ -2,7 +2,6 @@
 //! header of the measurement image, times EXPTIME for images in counts per second.
 
 use crate::error::{AtPath, Error, Result};
-use fitsio::FitsFile;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -117,7 +116,7 @@ fn primary_header(path: &Path) -> Result<Vec<(String, String)>> {
     use std::ffi::CStr;
     use std::os::raw::{c_char, c_int};
 
-    let mut f = FitsFile::open(path).at(path)?;
+    let mut f = crate::io::fits::open_fits(path)?;
     f.primary_hdu().at(path)?;
     let mut cards = Vec::new();
     let mut status: c_int = 0;
@@ -236,7 +235,7 @@ mod tests {
     fn reads_the_primary_header_of_an_image() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("img.fits");
-        let mut f = FitsFile::create(&p).open().unwrap();
+        let mut f = fitsio::FitsFile::create(&p).open().unwrap();
         let hdu = f.primary_hdu().unwrap();
         hdu.write_key(&mut f, "CCDGAIN", 3.0).unwrap();
         hdu.write_key(&mut f, "EXPTIME", 20.0).unwrap();

@@ -12,7 +12,6 @@ use crate::io::atomic::ScratchDir;
 use crate::layout::{BACKGROUND_SUFFIX, CATALOG_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX};
 use crate::prep::external::Tool;
 use config::{ResolvedFiles, SexConfig, DEFAULT_PARAM, DEFAULT_SEX};
-use fitsio::FitsFile;
 use gain::{image_gain, GainKey, GainMode};
 use pairing::ImagePair;
 use std::ffi::OsString;
@@ -349,7 +348,7 @@ fn write_beside(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 
 /// Rows of the catalogue's LDAC_OBJECTS tables.
 fn count_objects(path: &Path) -> Result<usize> {
-    let mut f = FitsFile::open(path).at(path)?;
+    let mut f = crate::io::fits::open_fits(path)?;
     let mut n = 0;
     for hdu in f.iter().collect::<Vec<_>>() {
         let name = hdu
