@@ -101,7 +101,8 @@ pub fn parameters(chi: &[f32], grid: &Grid) -> Option<Params> {
 }
 
 /// A parabola y = a x^2 + b x + c through ln(chi) at the three log-radius samples around the
-/// minimum (the window slid inward at the grid's ends), other axes fixed. Returns
+/// minimum (the window slid inward at the grid's ends), other axes fixed; the axis may
+/// ascend or descend. Returns
 /// (LOGR_PARAB, LOGR_STD): NaN both if the vertex is outside the grid or a < 0; (LOGR, NaN)
 /// if it is outside the window; else (vertex, 1/sqrt(2a)).
 fn parabola_logr(chi: &[f32], grid: &Grid, idx: [usize; 4], log_r: &[f64]) -> (f64, f64) {
@@ -118,8 +119,13 @@ fn parabola_logr(chi: &[f32], grid: &Grid, idx: [usize; 4], log_r: &[f64]) -> (f
     let a = (s12 - s01) / (x[2] - x[0]);
     let b = s01 - a * (x[0] + x[1]);
     let vertex = -b / (2.0 * a);
-    let outside_grid = vertex < log_r[0] || vertex > log_r[nr - 1];
-    let outside_window = vertex < x[0] || vertex > x[2];
+    // By value, not by position: a descending radius axis (negative DLOGH) has its
+    // smallest radius last. For an ascending axis these are the original's comparisons.
+    let lo_hi = |u: f64, v: f64| (u.min(v), u.max(v));
+    let (grid_lo, grid_hi) = lo_hi(log_r[0], log_r[nr - 1]);
+    let (win_lo, win_hi) = lo_hi(x[0], x[2]);
+    let outside_grid = vertex < grid_lo || vertex > grid_hi;
+    let outside_window = vertex < win_lo || vertex > win_hi;
     if outside_grid || a < 0.0 {
         (f64::NAN, f64::NAN)
     } else if outside_window {
@@ -196,6 +202,48 @@ mod tests {
         assert_eq!(p.model_idx[3], 2);
         assert!(p.logr_parab.is_finite());
         assert!(p.logr_std.is_finite());
+    }
+
+    /// A negative DLOGH is the same grid read backwards: the same estimates, where the
+    /// original's position-based test made LOGR_PARAB NaN for every object.
+    #[test]
+    fn a_descending_radius_axis_gives_the_same_estimates() {
+        let up = grid(7);
+        let mut down = up.clone();
+        down.logh = Axis::new(1.5, -0.25, 7);
+        let chi_of = |g: &Grid| -> Vec<f32> {
+            (0..g.n_models())
+                .map(|k| {
+                    let [_, q, t, r] = g.unravel(k);
+                    let x = g.logh.value(r) as f32 as f64;
+                    let base = if (q, t) == (1, 2) { 1.0 } else { 2.0 };
+                    ((3.0 * (x - 0.8).powi(2)) + base).exp() as f32
+                })
+                .collect()
+        };
+        let (a, b) = (
+            parameters(&chi_of(&up), &up).unwrap(),
+            parameters(&chi_of(&down), &down).unwrap(),
+        );
+        assert_eq!(b.model_idx, [0, 1, 2, 3]);
+        assert_eq!((a.logr, b.logr), (0.75, 0.75));
+        assert!((b.logr_parab - 0.8).abs() < 1e-5, "{}", b.logr_parab);
+        assert!((a.logr_parab - b.logr_parab).abs() < 1e-12);
+        assert!((a.logr_std - b.logr_std).abs() < 1e-12);
+        assert_eq!(
+            (a.chi, a.chi_std, a.logr_chi),
+            (b.chi, b.chi_std, b.logr_chi)
+        );
+        // The grid's edge holds by value too: a vertex beyond the largest radius (first on
+        // this axis) is NaN, NaN.
+        let mut chi = vec![1e6f32; down.n_models()];
+        for (r, c) in chi.iter_mut().take(7).enumerate() {
+            let x = down.logh.value(r);
+            *c = ((x - 2.0).powi(2) + 1.0).exp() as f32;
+        }
+        let p = parameters(&chi, &down).unwrap();
+        assert_eq!(p.model_idx[3], 0);
+        assert!(p.logr_parab.is_nan() && p.logr_std.is_nan());
     }
 
     #[test]

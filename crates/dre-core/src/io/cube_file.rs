@@ -100,17 +100,10 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
             }
         }
     }
-    if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
-        let k = bad / grid.stamp_len();
-        return Err(Error::file(
-            path,
-            format!(
-                "model {:?} (n, q, theta, logr) has a non-finite pixel",
-                grid.unravel(k)
-            ),
-        ));
-    }
-    Ok(ModelCube { grid, data })
+    let cube = ModelCube { grid, data };
+    // A model of zeros or non-finite pixels would spoil every object's estimates.
+    cube.check_models().map_err(|e| e.at_file(path))?;
+    Ok(cube)
 }
 
 fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {

@@ -8,6 +8,8 @@
 use crate::conventions::{are_twin_angles, is_round};
 use crate::error::{Error, Result};
 use crate::io::fits::Card;
+use rayon::prelude::*;
+
 /// One regular axis of the grid: `start + i * step` for `i` in `0..count`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Axis {
@@ -89,7 +91,9 @@ impl Grid {
         ]
     }
 
-    /// Checks that the grid can describe a cube: counts and box positive, values finite.
+    /// Checks that the grid can describe a cube: counts and box positive, values finite, and
+    /// an axis of several values not stuck on one (a zero step). Descending axes (a negative
+    /// step) are fine: every estimate reads the axis by its values, not by its direction.
     pub fn validate(&self) -> Result<()> {
         for (name, a) in self.named_axes() {
             if a.count == 0 {
@@ -98,6 +102,12 @@ impl Grid {
             if !a.start.is_finite() || !a.step.is_finite() {
                 return Err(Error::Invalid(format!(
                     "{name} axis start or step is not finite"
+                )));
+            }
+            if a.count > 1 && a.step == 0.0 {
+                return Err(Error::Invalid(format!(
+                    "D{name} is 0 with N{name} = {}: the {name} axis repeats one value",
+                    a.count
                 )));
             }
         }
@@ -190,6 +200,41 @@ impl ModelCube {
         Ok(())
     }
 
+    /// Fails unless every model has finite pixels summing to a positive flux: a model of
+    /// zeros gives NaN chi for every object, and so NaN CHI_STD, LOGR_CHI and LOGR_VAR for
+    /// all of them. The error names the first bad model by its grid values and indices.
+    pub fn check_models(&self) -> Result<()> {
+        let len = self.grid.stamp_len();
+        if len == 0 {
+            return Ok(());
+        }
+        let bad: Vec<(usize, String)> = self
+            .data
+            .par_chunks(len)
+            .enumerate()
+            .filter_map(|(k, m)| model_fault(m).map(|why| (k, why)))
+            .collect();
+        let Some((k, why)) = bad.first() else {
+            return Ok(());
+        };
+        let [i, j, t, r] = self.grid.unravel(*k);
+        let g = &self.grid;
+        // float32, as the original holds its axes: 0.4, not 0.4000000000000001.
+        let v = |a: &Axis, i: usize| a.value(i) as f32;
+        let more = match bad.len() {
+            1 => String::new(),
+            n => format!(" (and {} more models)", n - 1),
+        };
+        Err(Error::Invalid(format!(
+            "model (n, q, theta, logr) = ({}, {}, {}, {}), indices ({i}, {j}, {t}, {r}): \
+             {why}{more}",
+            v(&g.index, i),
+            v(&g.axrat, j),
+            v(&g.posang, t),
+            v(&g.logh, r)
+        )))
+    }
+
     /// The k-th stamp (flat model number), boxsize*boxsize pixels, row-major.
     ///
     /// # Panics
@@ -209,6 +254,19 @@ impl ModelCube {
     pub fn models(&self) -> std::slice::ChunksExact<'_, f32> {
         self.data.chunks_exact(self.grid.stamp_len())
     }
+}
+
+/// What is wrong with one model's pixels, if anything.
+fn model_fault(m: &[f32]) -> Option<String> {
+    let bad = m.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Some(format!("{bad} non-finite pixels (NaN or Inf)"));
+    }
+    if m.iter().all(|&v| v == 0.0) {
+        return Some("every pixel is zero".into());
+    }
+    let sum: f64 = m.iter().map(|&v| v as f64).sum();
+    (sum <= 0.0).then(|| format!("its pixels sum to {sum:e}, not a positive flux"))
 }
 
 /// For each model of a cube, the first model holding the same image (itself if none): the
@@ -305,6 +363,56 @@ mod tests {
         assert_eq!(g.unravel(2), [0, 0, 1, 0]);
         assert_eq!(g.unravel(6), [0, 1, 0, 0]);
         assert_eq!(g.unravel(23), [1, 1, 2, 1]);
+    }
+
+    #[test]
+    fn zero_steps_are_refused_and_descending_axes_accepted() {
+        let mut g = grid();
+        g.logh = Axis::new(1.0, -0.5, 2);
+        assert!(g.validate().is_ok());
+        g.logh = Axis::new(1.0, 0.0, 2);
+        assert_eq!(
+            g.validate().unwrap_err().to_string(),
+            "DLOGH is 0 with NLOGH = 2: the LOGH axis repeats one value"
+        );
+        // One value needs no step (the original's single-index cubes have DINDEX 0).
+        g.logh = Axis::new(1.0, 0.0, 1);
+        g.index = Axis::new(4.0, 0.0, 1);
+        assert!(g.validate().is_ok());
+    }
+
+    #[test]
+    fn models_of_zeros_or_non_finite_pixels_are_named() {
+        let g = grid();
+        let len = g.stamp_len();
+        let mut cube = ModelCube {
+            data: vec![1.0; g.n_models() * len],
+            grid: g.clone(),
+        };
+        assert!(cube.check_models().is_ok());
+        // Model [1, 0, 2, 1]: n 4, q 0.5, theta 90, logr 0.5.
+        let k = 17;
+        assert_eq!(g.unravel(k), [1, 0, 2, 1]);
+        cube.data[k * len..(k + 1) * len].fill(0.0);
+        assert_eq!(
+            cube.check_models().unwrap_err().to_string(),
+            "model (n, q, theta, logr) = (4, 0.5, 90, 0.5), indices (1, 0, 2, 1): \
+             every pixel is zero"
+        );
+        cube.data[3] = f32::NAN;
+        cube.data[len + 5] = f32::INFINITY;
+        assert_eq!(
+            cube.check_models().unwrap_err().to_string(),
+            "model (n, q, theta, logr) = (3, 0.5, -90, 0), indices (0, 0, 0, 0): \
+             1 non-finite pixels (NaN or Inf) (and 2 more models)"
+        );
+        cube.data.fill(1.0);
+        cube.data[..len].fill(-1.0);
+        assert!(cube
+            .check_models()
+            .unwrap_err()
+            .to_string()
+            .ends_with("indices (0, 0, 0, 0): its pixels sum to -6.4e1, not a positive flux"));
     }
 
     #[test]

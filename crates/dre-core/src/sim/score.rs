@@ -36,16 +36,27 @@ pub struct Fitted {
 }
 
 /// Reads a truth CSV (header line; columns X, Y, N_SERSIC, Q, THETA, LOG_RE, and SNR or
-/// SNR_EST; rows whose TYPE is not `gal` are stars and skipped). With `radius_column`, the
-/// true log radius is log10 of that column instead of LOG_RE (e.g. A_HLR, the semi-major
-/// radius of the golden truth, whose LOG_RE is circularised).
+/// SNR_EST; rows whose TYPE is `star` are skipped). With `radius_column`, the true log radius
+/// is log10 of that column instead of LOG_RE (e.g. A_HLR, the semi-major radius of the golden
+/// truth, whose LOG_RE is circularised).
+///
+/// A malformed row is an error naming the file and its line (1-based, blank lines counted):
+/// a number of fields other than the header's, a TYPE other than `gal` or `star`, a value
+/// that is not a number, or a non-finite one (SNR may be NaN: such a galaxy is in no S/N
+/// bin). None is skipped, so the score never rests on part of the truth without a word.
 pub fn read_truth(path: impl AsRef<Path>, radius_column: Option<&str>) -> Result<Vec<Truth>> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).at(path)?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    // (line number, text) of the non-blank lines.
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty());
     let header: Vec<&str> = lines
         .next()
         .ok_or_else(|| Error::file(path, "empty truth file"))?
+        .1
         .split(',')
         .map(str::trim)
         .collect();
@@ -66,29 +77,52 @@ pub fn read_truth(path: impl AsRef<Path>, radius_column: Option<&str>) -> Result
     let cs = col(&["SNR", "SNR_EST"]).ok();
     let ctype = header.iter().position(|h| *h == "TYPE");
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if ctype.is_some_and(|c| f.get(c).is_some_and(|t| *t != "gal")) {
-            continue;
+    for (line, text) in lines {
+        let bad = |msg: String| Error::file(path, format!("line {line}: {msg}"));
+        let f: Vec<&str> = text.split(',').map(str::trim).collect();
+        if f.len() != header.len() {
+            return Err(bad(format!(
+                "{} fields, the header has {}",
+                f.len(),
+                header.len()
+            )));
+        }
+        if let Some(c) = ctype {
+            match f[c] {
+                "gal" => {}
+                "star" => continue,
+                t => return Err(bad(format!("TYPE is `{t}`, not gal or star"))),
+            }
         }
         let num = |c: usize| -> Result<f64> {
-            f.get(c).and_then(|v| v.parse().ok()).ok_or_else(|| {
-                Error::file(
-                    path,
-                    format!("line {}: column {} is not a number", i + 2, header[c]),
-                )
-            })
+            f[c].parse::<f64>()
+                .map_err(|_| bad(format!("{} is `{}`, not a number", header[c], f[c])))
+        };
+        let finite = |c: usize| -> Result<f64> {
+            let v = num(c)?;
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(bad(format!("{} is {v}, not a finite number", header[c])))
+            }
+        };
+        let log_re = match radius_column {
+            Some(_) => {
+                let r = finite(cr)?;
+                if r <= 0.0 {
+                    return Err(bad(format!("{} is {r}, not a positive radius", header[cr])));
+                }
+                r.log10()
+            }
+            None => finite(cr)?,
         };
         out.push(Truth {
-            x: num(cx)?,
-            y: num(cy)?,
-            n: num(cn)?,
-            q: num(cq)?,
-            theta: num(ct)?,
-            log_re: match radius_column {
-                Some(_) => num(cr)?.log10(),
-                None => num(cr)?,
-            },
+            x: finite(cx)?,
+            y: finite(cy)?,
+            n: finite(cn)?,
+            q: finite(cq)?,
+            theta: finite(ct)?,
+            log_re,
             snr: match cs {
                 Some(c) => num(c)?,
                 None => f64::NAN,
@@ -221,14 +255,15 @@ pub struct Steps {
 }
 
 impl Steps {
-    /// The steps of `grid`'s axes; a zero index step (one index) counts as 1.
+    /// The sizes of `grid`'s steps (a descending axis steps as far as an ascending one); a
+    /// zero index step (one index) counts as 1.
     pub fn of(grid: &Grid) -> Steps {
         let or_one = |s: f64| if s > 0.0 { s } else { 1.0 };
         Steps {
-            logr: grid.logh.step,
-            q: grid.axrat.step,
-            theta: grid.posang.step,
-            n: or_one(grid.index.step),
+            logr: grid.logh.step.abs(),
+            q: grid.axrat.step.abs(),
+            theta: grid.posang.step.abs(),
+            n: or_one(grid.index.step.abs()),
         }
     }
 }
@@ -478,5 +513,60 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no N_SERSIC column"));
+    }
+
+    #[test]
+    fn malformed_truth_rows_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let head =
+            "ID,TYPE,X,Y,N_SERSIC,Q,THETA,RE,LOG_RE,SNR_EST\n1,gal,1,2,4,0.5,10,3,0.5,20\n\n";
+        let err = |row: &str| {
+            std::fs::write(&p, format!("{head}{row}\n")).unwrap();
+            let e = read_truth(&p, None).unwrap_err().to_string();
+            e.strip_prefix(&format!("{}: ", p.display()))
+                .unwrap()
+                .to_string()
+        };
+        // Line 4: the blank line 3 counts.
+        assert_eq!(
+            err("2,gal,1,2,4,0.5,10,3,0.5"),
+            "line 4: 9 fields, the header has 10"
+        );
+        assert_eq!(
+            err("2,gal,1,2,4,0.5,10,3,0.5,20,7"),
+            "line 4: 11 fields, the header has 10"
+        );
+        assert_eq!(
+            err("2,gal,1,2,four,0.5,10,3,0.5,20"),
+            "line 4: N_SERSIC is `four`, not a number"
+        );
+        assert_eq!(
+            err("2,gal,nan,2,4,0.5,10,3,0.5,20"),
+            "line 4: X is NaN, not a finite number"
+        );
+        assert_eq!(
+            err("2,galaxy,1,2,4,0.5,10,3,0.5,20"),
+            "line 4: TYPE is `galaxy`, not gal or star"
+        );
+        // A star row must still have the header's shape.
+        assert_eq!(err("2,star,1,2"), "line 4: 4 fields, the header has 10");
+        std::fs::write(&p, format!("{head}2,gal,1,2,4,0.5,10,-3,0.5,nan\n")).unwrap();
+        let e = read_truth(&p, Some("RE")).unwrap_err().to_string();
+        assert!(
+            e.ends_with("line 4: RE is -3, not a positive radius"),
+            "{e}"
+        );
+        // A NaN S/N is allowed: that galaxy is in no S/N bin.
+        let t = read_truth(&p, None).unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(t[1].snr.is_nan());
+    }
+
+    #[test]
+    fn steps_of_a_descending_grid_are_positive() {
+        let mut g = crate::model::default_cube::default_grid();
+        g.logh = crate::model::cube::Axis::new(1.6, -0.1, 21);
+        assert_eq!(Steps::of(&g).logr, 0.1);
     }
 }
