@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::fit::params::Params;
 use crate::io::table::{Column, ColumnData, Table};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One fitted object.
 #[derive(Clone, Debug)]
@@ -18,7 +18,9 @@ pub struct FitRow {
     pub params: Params,
 }
 
-/// Builds the Summary. `catalog` None gives the fit columns alone.
+/// Builds the Summary. `catalog` None gives the fit columns alone. A catalogue that cannot
+/// be joined is [`Error::Invalid`]: no integer NUMBER, or a (EXT_NUMBER, NUMBER) on
+/// several rows (named, the first few).
 pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].ext, rows[i].number));
@@ -28,6 +30,45 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> 
         return Ok(fit);
     };
 
+    let (keys, has_ext) = join_keys(cat)?;
+    let key = |ext: i64, number: i64| (if has_ext { ext } else { 0 }, number);
+    let by_key: HashMap<(i64, i64), usize> =
+        keys.into_iter().enumerate().map(|(r, k)| (k, r)).collect();
+    let mut pairs: Vec<(usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, row)| {
+            by_key
+                .get(&key(row.ext as i64, row.number as i64))
+                .map(|&r| (i, r))
+        })
+        .collect();
+    if !has_ext {
+        // Keyed on NUMBER alone, astropy sorts on NUMBER alone.
+        pairs.sort_by_key(|&(i, _)| rows[i].number);
+    }
+    let left: Vec<usize> = pairs.iter().map(|p| p.0).collect();
+    let right: Vec<usize> = pairs.iter().map(|p| p.1).collect();
+    let mut out = fit.take(&left);
+    let cat_rows = cat.take(&right);
+    for col in cat_rows.columns {
+        if matches!(col.name.as_str(), "NUMBER" | "EXT_NUMBER" | "VIGNET") {
+            continue;
+        }
+        let mut col = col;
+        if out.has(&col.name) {
+            col.name = format!("{}_CAT", col.name);
+        }
+        out.columns.push(col);
+    }
+    Ok(out)
+}
+
+/// The catalogue's join keys (EXT_NUMBER or 0, NUMBER) row by row, and whether it has
+/// EXT_NUMBER; fails unless NUMBER (and EXT_NUMBER) are integer columns of the table's
+/// length and no key repeats: a repeated key would join one object to several rows, and
+/// leave out the objects whose NUMBERs those rows should have carried.
+pub(crate) fn join_keys(cat: &Table) -> Result<(Vec<(i64, i64)>, bool)> {
     let invalid = |m: &str| Error::Invalid(m.to_string());
     let numbers = cat
         .column("NUMBER")
@@ -48,37 +89,44 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> 
     {
         return Err(invalid("catalogue columns have different lengths"));
     }
-    let key = |ext: i64, number: i64| (if exts.is_some() { ext } else { 0 }, number);
-    let mut by_key: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    for r in 0..cat.nrows() {
-        let e = exts.as_ref().map_or(0, |e| e[r]);
-        by_key.entry(key(e, numbers[r])).or_default().push(r);
+    let keys: Vec<(i64, i64)> = (0..cat.nrows())
+        .map(|r| (exts.as_ref().map_or(0, |e| e[r]), numbers[r]))
+        .collect();
+    if let Some(d) = duplicate_keys(&keys, exts.is_some()) {
+        return Err(Error::Invalid(d));
     }
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        if let Some(matches) = by_key.get(&key(row.ext as i64, row.number as i64)) {
-            pairs.extend(matches.iter().map(|&r| (i, r)));
-        }
+    Ok((keys, exts.is_some()))
+}
+
+/// One line naming the first few (EXT_NUMBER, NUMBER) keys that occur more than once, with
+/// how often, or None when every key is unique. `with_ext`: the catalogue has EXT_NUMBER
+/// (else the first of each key is meaningless and not shown).
+pub(crate) fn duplicate_keys(keys: &[(i64, i64)], with_ext: bool) -> Option<String> {
+    const SHOWN: usize = 5;
+    let mut count: BTreeMap<(i64, i64), usize> = BTreeMap::new();
+    for k in keys {
+        *count.entry(*k).or_default() += 1;
     }
-    if exts.is_none() {
-        // Keyed on NUMBER alone, astropy sorts on NUMBER alone.
-        pairs.sort_by_key(|&(i, _)| rows[i].number);
+    let dups: Vec<((i64, i64), usize)> = count.into_iter().filter(|(_, n)| *n > 1).collect();
+    if dups.is_empty() {
+        return None;
     }
-    let left: Vec<usize> = pairs.iter().map(|p| p.0).collect();
-    let right: Vec<usize> = pairs.iter().map(|p| p.1).collect();
-    let mut out = fit.take(&left);
-    let cat_rows = cat.take(&right);
-    for col in cat_rows.columns {
-        if matches!(col.name.as_str(), "NUMBER" | "EXT_NUMBER" | "VIGNET") {
-            continue;
-        }
-        let mut col = col;
-        if out.has(&col.name) {
-            col.name = format!("{}_CAT", col.name);
-        }
-        out.columns.push(col);
-    }
-    Ok(out)
+    let shown: Vec<String> = dups
+        .iter()
+        .take(SHOWN)
+        .map(|((e, n), c)| match with_ext {
+            true => format!("EXT_NUMBER {e} NUMBER {n} ({c} rows)"),
+            false => format!("NUMBER {n} ({c} rows)"),
+        })
+        .collect();
+    let more = match dups.len() {
+        n if n > SHOWN => format!(" and {} more", n - SHOWN),
+        _ => String::new(),
+    };
+    Some(format!(
+        "catalogue NUMBERs are not unique: {}{more}",
+        shown.join(", ")
+    ))
 }
 
 fn fit_columns(rows: &[&FitRow]) -> Table {
@@ -180,6 +228,37 @@ mod tests {
         assert_eq!(
             t.column("MODEL_IDX").unwrap().data,
             ColumnData::I64(vec![0, 1, 2, 2, 0, 1, 2, 5])
+        );
+    }
+
+    #[test]
+    fn duplicate_numbers_are_refused_and_named() {
+        let cat = |numbers: Vec<i32>| Table {
+            columns: vec![Column::new("NUMBER", 1, ColumnData::I32(numbers))],
+        };
+        let e =
+            summary_table(&[row(0, 1), row(0, 2)], Some(&cat(vec![1, 1, 1, 2, 3, 3]))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "catalogue NUMBERs are not unique: NUMBER 1 (3 rows), NUMBER 3 (2 rows)"
+        );
+        let many: Vec<i32> = (1..=7).flat_map(|n| [n, n]).collect();
+        assert!(summary_table(&[], Some(&cat(many)))
+            .unwrap_err()
+            .to_string()
+            .ends_with("NUMBER 5 (2 rows) and 2 more"));
+        // The same NUMBER in two extensions is two objects.
+        let two = Table {
+            columns: vec![
+                Column::new("EXT_NUMBER", 1, ColumnData::I16(vec![1, 2, 2])),
+                Column::new("NUMBER", 1, ColumnData::I32(vec![3, 3, 3])),
+            ],
+        };
+        assert_eq!(
+            summary_table(&[row(1, 3)], Some(&two))
+                .unwrap_err()
+                .to_string(),
+            "catalogue NUMBERs are not unique: EXT_NUMBER 2 NUMBER 3 (2 rows)"
         );
     }
 

@@ -14,7 +14,7 @@ use crate::io::cuts::{Cut, CutReader};
 use crate::io::table::{read_catalog, write_table};
 use crate::layout;
 use crate::output::mosaic::{mosaic, write_mosaic};
-use crate::output::summary::{summary_table, FitRow};
+use crate::output::summary::{join_keys, summary_table, FitRow};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -74,7 +74,15 @@ pub fn fit_tile(
         ..TileReport::default()
     };
     let catalog = match &paths.catalog {
-        Some(p) if p.is_file() => match read_catalog(p) {
+        // A catalogue that cannot be joined (repeated NUMBERs) is refused like an unreadable
+        // one: a failure, and a Summary of the fit columns.
+        Some(p) if p.is_file() => match read_catalog(p).and_then(|t| match join_keys(&t) {
+            Ok(_) => Ok(t),
+            Err(e) => Err(Error::file(
+                p,
+                format!("{e}; the Summary has the fit columns only"),
+            )),
+        }) {
             Ok(t) => Some(t),
             Err(e) => {
                 report.failures.push(e);
