@@ -7,8 +7,11 @@
 //! ```
 //!
 //! The kernel works on the segment's bounding box, widened to a multiple of [`LANES`]
-//! columns so every row is whole SIMD vectors; pixels outside the segment, or where the data
-//! or the noise is NaN, are masked (they are exactly the terms numpy's nanmean drops).
+//! columns so every row is whole SIMD vectors; pixels outside the segment, where the data
+//! are NaN (the terms numpy's nanmean drops) or where the noise is not a positive finite
+//! number (rms <= 0 would weigh a pixel infinitely, a NaN or infinite rms means no noise
+//! estimate) are masked. An infinite data pixel under the segment refuses the object: its
+//! flux, and so every chi, would be NaN.
 //! Objects are fitted in batches: each pass over a block of models serves every object of the
 //! batch while the block is in cache, and blocks run in parallel on the rayon pool.
 
@@ -52,13 +55,18 @@ pub struct Prepared {
     pub flux: f32,
     /// Number of segment pixels.
     pub n_seg: usize,
+    /// Segment pixels left out for their noise (rms <= 0, NaN or infinite).
+    pub bad_rms: usize,
+    /// Segment pixels left out for NaN data (numpy's nanmean drops them too).
+    pub nan_data: usize,
     /// Pixels in a stamp: every span lies within it.
     stamp: usize,
 }
 
 impl Prepared {
     /// Checks a cut against the cube's stamp size and packs its segment. An empty segment,
-    /// or one without a finite pixel, cannot be fitted.
+    /// an infinite data pixel in it, or no pixel in it with finite data and a positive
+    /// finite rms cannot be fitted; each says which.
     pub fn new(cut: &Cut, boxsize: usize, file: &Path) -> Result<Prepared> {
         let b = boxsize;
         if cut.size != b {
@@ -92,9 +100,12 @@ impl Prepared {
             n_keep: 0,
             flux: 0.0,
             n_seg: 0,
+            bad_rms: 0,
+            nan_data: 0,
             stamp: b * b,
         };
         let mut flux = 0f64;
+        let (mut inf_data, mut first_inf, mut rms_not_positive) = (0, None, 0);
         for y in 0..b {
             let row = &cut.seg[y * b..(y + 1) * b];
             let (Some(first), Some(last)) =
@@ -112,12 +123,20 @@ impl Prepared {
             for x in x0..x0 + len {
                 let q = y * b + x;
                 let (inside, dq, rq) = (cut.seg[q], cut.obj[q], cut.rms[q]);
-                let counted = inside && !dq.is_nan() && !rq.is_nan();
+                let rms_ok = rq.is_finite() && rq > 0.0;
+                let counted = inside && !dq.is_nan() && rms_ok;
                 if inside {
                     p.n_seg += 1;
                     if !dq.is_nan() {
                         flux += dq as f64;
                     }
+                    p.nan_data += dq.is_nan() as usize;
+                    if dq.is_infinite() {
+                        inf_data += 1;
+                        first_inf.get_or_insert((x, y));
+                    }
+                    p.bad_rms += !rms_ok as usize;
+                    rms_not_positive += (rq <= 0.0) as usize;
                 }
                 p.seg.push(if inside { 1.0 } else { 0.0 });
                 p.keep.push(if counted { 1.0 } else { 0.0 });
@@ -129,19 +148,48 @@ impl Prepared {
         if p.n_seg == 0 {
             return Err(Error::object(file, &cut.name, "segment is empty"));
         }
-        if p.n_keep == 0 {
+        if let Some((x, y)) = first_inf {
             return Err(Error::object(
                 file,
                 &cut.name,
-                "no pixel of its segment has finite data and noise (all NaN)",
+                format!(
+                    "{inf_data} infinite data pixels in its segment, the first at (x, y) = \
+                     ({x}, {y}) of the cut: its flux, and every chi, would be NaN"
+                ),
             ));
+        }
+        if p.bad_rms == p.n_seg {
+            return Err(Error::object(
+                file,
+                &cut.name,
+                format!(
+                    "no pixel of its segment has a positive finite rms ({} of {} zero or \
+                     negative, {} NaN or infinite)",
+                    rms_not_positive,
+                    p.n_seg,
+                    p.n_seg - rms_not_positive
+                ),
+            ));
+        }
+        if p.n_keep == 0 {
+            let msg = if p.nan_data == p.n_seg {
+                "no pixel of its segment has finite data and noise (all NaN)".to_string()
+            } else {
+                format!(
+                    "no pixel of its segment has both data and a positive finite rms \
+                     ({} NaN data, {} rms <= 0 or not finite, of {})",
+                    p.nan_data, p.bad_rms, p.n_seg
+                )
+            };
+            return Err(Error::object(file, &cut.name, msg));
         }
         p.flux = flux as f32;
         Ok(p)
     }
 
     /// The segment's pixels row by row, for other kernels (the GPU): (index in the stamp,
-    /// data, rms^2, counted), counted = finite data and noise (masked: data 0, rms^2 1).
+    /// data, rms^2, counted), counted = non-NaN data and a positive finite rms (masked:
+    /// data 0, rms^2 1).
     #[cfg(any(feature = "cuda", test))]
     pub(crate) fn segment_pixels(&self) -> impl Iterator<Item = (usize, f32, f32, bool)> + '_ {
         self.spans.iter().flat_map(move |sp| {
@@ -248,6 +296,43 @@ impl Prepared {
         }
         (total / self.n_keep as f64) as f32
     }
+}
+
+/// One warning line per cut file for the objects fitted without some of their segment's
+/// pixels (rms <= 0 or not finite, NaN data), naming the first few; None if there are none.
+pub(crate) fn masked_pixels_warning(
+    file: &Path,
+    objects: &[(String, usize, usize)],
+) -> Option<String> {
+    const SHOWN: usize = 5;
+    let hit: Vec<&(String, usize, usize)> = objects
+        .iter()
+        .filter(|(_, rms, nan)| rms + nan > 0)
+        .collect();
+    if hit.is_empty() {
+        return None;
+    }
+    let (rms, nan): (usize, usize) = hit.iter().fold((0, 0), |(a, b), o| (a + o.1, b + o.2));
+    let mut names: Vec<&str> = hit.iter().take(SHOWN).map(|o| o.0.as_str()).collect();
+    let more = format!("{} more", hit.len().saturating_sub(SHOWN));
+    if hit.len() > SHOWN {
+        names.push(&more);
+    }
+    let mut why = Vec::new();
+    if rms > 0 {
+        why.push(format!("{rms} with an rms <= 0 or not finite"));
+    }
+    if nan > 0 {
+        why.push(format!("{nan} with NaN data"));
+    }
+    Some(format!(
+        "{}: {} objects ({}) were fitted without some segment pixels ({}): those pixels \
+         are left out of their fit",
+        file.display(),
+        hit.len(),
+        names.join(", "),
+        why.join(", ")
+    ))
 }
 
 /// One chi term, (d - s m)^2 / (s m + rms^2), in the original's order of operations.
@@ -458,6 +543,8 @@ mod tests {
     }
 
     /// SPEC 4 written as numpy does it, on the whole stamp: the independent reference.
+    /// Pixels whose rms is not a positive finite number are left out of the terms (not of
+    /// the fluxes): numpy's formula would weigh them infinitely or not at all.
     fn numpy_chi(c: &Cut, model: &[f32]) -> f32 {
         let idx: Vec<usize> = (0..c.seg.len()).filter(|&p| c.seg[p]).collect();
         let fd: f32 = idx.iter().map(|&p| c.obj[p]).filter(|v| !v.is_nan()).sum();
@@ -465,6 +552,7 @@ mod tests {
         let s = fd / fk;
         let terms: Vec<f32> = idx
             .iter()
+            .filter(|&&p| c.rms[p].is_finite() && c.rms[p] > 0.0)
             .map(|&p| (c.obj[p] - s * model[p]).powi(2) / (s * model[p] + c.rms[p] * c.rms[p]))
             .filter(|t| !t.is_nan())
             .collect();
@@ -500,18 +588,100 @@ mod tests {
     }
 
     #[test]
-    fn negative_flux_and_zero_noise_follow_numpy() {
+    fn negative_flux_follows_numpy_and_bad_noise_is_masked() {
         let b = 16;
         let ms = models(b, 6);
         // Negative total flux: s < 0, denominators can cross zero (the exact fallback).
         let mut c = cut(b, 2);
         c.obj.iter_mut().for_each(|v| *v = -*v);
         assert_like_numpy(&c, &ms, b);
-        // Zero noise where the data are zero: 0/0 terms are dropped.
+        // Zero, negative and infinite noise: those pixels are left out, and counted.
         let mut c = cut(b, 3);
-        c.rms.iter_mut().for_each(|v| *v = 0.0);
-        c.obj[8 * b + 8] = 0.0;
+        c.rms[8 * b + 8] = 0.0;
+        c.rms[8 * b + 9] = -0.7;
+        c.rms[9 * b + 8] = f32::INFINITY;
+        c.obj[7 * b + 7] = f32::NAN;
         assert_like_numpy(&c, &ms, b);
+        let p = Prepared::new(&c, b, Path::new("t")).unwrap();
+        assert_eq!((p.bad_rms, p.nan_data), (3, 1));
+        // Masking a pixel is the same as cutting it out of the segment, fluxes aside.
+        let mut out = c.clone();
+        for q in [8 * b + 8, 8 * b + 9, 9 * b + 8] {
+            out.rms[q] = 0.7;
+        }
+        let (chi, chi_ok) = (
+            fit_batch(&ms, b, &[p], &Twins::none(6)),
+            fit_batch(
+                &ms,
+                b,
+                &[Prepared::new(&out, b, Path::new("t")).unwrap()],
+                &Twins::none(6),
+            ),
+        );
+        assert_ne!(chi, chi_ok);
+    }
+
+    #[test]
+    fn objects_without_usable_noise_or_with_infinite_data_say_so() {
+        let b = 16;
+        let msg = |c: &Cut| {
+            Prepared::new(c, b, Path::new("Cuts/t_cuts.h5"))
+                .unwrap_err()
+                .to_string()
+        };
+        let mut c = cut(b, 0);
+        let n_seg = c.seg.iter().filter(|&&s| s).count();
+        c.rms.iter_mut().for_each(|v| *v = 0.0);
+        c.rms[0] = f32::NAN; // outside the segment: not counted
+        assert_eq!(
+            msg(&c),
+            format!(
+                "Cuts/t_cuts.h5: object 00_0000: no pixel of its segment has a positive \
+                 finite rms ({n_seg} of {n_seg} zero or negative, 0 NaN or infinite)"
+            )
+        );
+        let centre = 7 * b + 7;
+        assert!(c.seg[centre]);
+        c.rms[centre] = f32::NAN;
+        assert!(msg(&c).ends_with(&format!(
+            "({} of {n_seg} zero or negative, 1 NaN or infinite)",
+            n_seg - 1
+        )));
+        let mut c = cut(b, 0);
+        c.obj[centre] = f32::INFINITY;
+        c.obj[centre + 1] = f32::NEG_INFINITY;
+        assert_eq!(
+            msg(&c),
+            "Cuts/t_cuts.h5: object 00_0000: 2 infinite data pixels in its segment, the \
+             first at (x, y) = (7, 7) of the cut: its flux, and every chi, would be NaN"
+        );
+        // NaN data where the noise is good, bad noise where the data are good.
+        let mut c = cut(b, 0);
+        for q in 0..b * b {
+            if q % 2 == 0 {
+                c.obj[q] = f32::NAN;
+            } else {
+                c.rms[q] = -1.0;
+            }
+        }
+        assert!(msg(&c).contains("no pixel of its segment has both data and a positive finite rms"));
+    }
+
+    #[test]
+    fn one_warning_per_file_names_the_masked_objects() {
+        let objs: Vec<(String, usize, usize)> = (1..=7)
+            .map(|k| (format!("00_000{k}"), k % 2, (k == 4) as usize))
+            .collect();
+        assert_eq!(
+            masked_pixels_warning(Path::new("Cuts/t_cuts.h5"), &objs).unwrap(),
+            "Cuts/t_cuts.h5: 5 objects (00_0001, 00_0003, 00_0004, 00_0005, 00_0007) were \
+             fitted without some segment pixels (4 with an rms <= 0 or not finite, 1 with NaN \
+             data): those pixels are left out of their fit"
+        );
+        assert_eq!(
+            masked_pixels_warning(Path::new("t"), &[("00_0001".into(), 0, 0)]),
+            None
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::conventions::parse_object_name;
 use crate::error::{Error, Result};
 use crate::fit::backend::Fitter;
-use crate::fit::kernel::Prepared;
+use crate::fit::kernel::{masked_pixels_warning, Prepared};
 use crate::fit::params::parameters;
 use crate::io::atomic::PendingFile;
 use crate::io::chi::ChiWriter;
@@ -104,6 +104,8 @@ pub fn fit_tile(
     drop(PendingFile::new(&paths.summary)?);
     let mut chi_out = ChiWriter::create(&paths.chi, grid.shape(), compression)?;
     let mut rows = Vec::new();
+    // Objects fitted without some of their pixels, for one warning per file.
+    let mut masked: Vec<(String, usize, usize)> = Vec::new();
     for names in reader.names().chunks(chunk.max(1)) {
         let mut cuts: Vec<(Cut, (u32, u64))> = Vec::new();
         let mut ready: Vec<Prepared> = Vec::new();
@@ -121,6 +123,7 @@ pub fn fit_tile(
             });
             match prepared {
                 Ok((cut, key, p)) => {
+                    masked.push((p.name.clone(), p.bad_rms, p.nan_data));
                     cuts.push((cut, key));
                     ready.push(p);
                 }
@@ -178,6 +181,9 @@ pub fn fit_tile(
         }
         progress(names.len());
     }
+    report
+        .warnings
+        .extend(masked_pixels_warning(&paths.cuts, &masked));
     let table = summary_table(&rows, catalog.as_ref()).map_err(|e| {
         let cat = paths.catalog.clone().unwrap_or_default();
         e.at_file(cat)
