@@ -1,6 +1,6 @@
-//! The flags several tools share (`-q/--quiet`, `--cpu N`) and the enumerated values of the
-//! tools' flags, as clap `ValueEnum`s mapped onto the library's types (the library knows
-//! nothing of clap).
+//! The flags several tools share (`-q/--quiet`, `--cpu N`, `--resume`) and the enumerated
+//! values of the tools' flags, as clap `ValueEnum`s mapped onto the library's types (the
+//! library knows nothing of clap).
 
 use clap::{Args, ValueEnum};
 
@@ -26,6 +26,16 @@ fn thread_count(s: &str) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// `--resume`, in the four pipeline tools.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct Resume {
+    /// Skip the tiles whose outputs are complete and were made from the same inputs and
+    /// options by this version (a hidden record beside the outputs says so); without it
+    /// every tile is done again
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `--compression LEVEL`: of the cut files (make_cuts) and of the chi files (dre).

@@ -3,6 +3,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Prints what a tool has to say: progress bars only on a terminal, nothing but errors
@@ -11,6 +12,10 @@ pub struct Reporter {
     prog: &'static str,
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// What the run is working on, for the line of a run stopped by a signal.
+    position: Mutex<Option<String>>,
+    /// Set when the run is being stopped: nothing more is printed but the last line.
+    silenced: AtomicBool,
 }
 
 impl Reporter {
@@ -19,7 +24,38 @@ impl Reporter {
             prog,
             quiet,
             bar: Mutex::new(None),
+            position: Mutex::new(None),
+            silenced: AtomicBool::new(false),
         }
+    }
+
+    /// Says what the run is working on now (`tile NAME (3/20)`): a run stopped by a signal
+    /// says it stopped there.
+    pub fn working_on(&self, what: impl Into<String>) {
+        *self.position.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.into());
+    }
+
+    /// What the run was last working on.
+    pub fn position(&self) -> Option<String> {
+        self.position
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// From now on nothing is printed but [`Reporter::stopped`]'s line.
+    pub fn silence(&self) {
+        self.silenced.store(true, Ordering::SeqCst);
+    }
+
+    /// The last line of a run stopped by a signal, `PROG: message` on stderr (shown with
+    /// --quiet and after [`Reporter::silence`]); the bar is cleared first.
+    pub fn stopped(&self, msg: &str) {
+        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = bar.take() {
+            b.finish_and_clear();
+        }
+        eprintln!("{}: {}", self.prog, one_line(msg));
     }
 
     /// The program's name, as messages start.
@@ -33,6 +69,9 @@ impl Reporter {
 
     fn print(&self, line: &str, to_stderr: bool) {
         let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        if self.silenced.load(Ordering::SeqCst) {
+            return;
+        }
         let out = || {
             if to_stderr {
                 eprintln!("{line}")

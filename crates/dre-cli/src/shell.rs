@@ -1,5 +1,5 @@
 //! The command-line shell every tool runs in: argument parsing, the exit status, the
-//! reporter and the thread pool.
+//! reporter, the thread pool and the signals.
 //!
 //! Exit status, the same for every tool:
 //!
@@ -10,6 +10,12 @@
 //!   argument, conflicting flags) and every value the tool itself refuses before running.
 //!
 //! Every error, usage errors included, is one line `PROG: message` on stderr.
+//!
+//! On SIGINT, SIGTERM or SIGHUP a tool stops at once: the library kills its child processes
+//! and removes the temporaries of the outputs not yet complete ([`dre::clean_up_for_exit`]),
+//! one line says where the run stopped, and the exit status is 128 + the signal (130, 143,
+//! 129), as a shell reports a process killed by it. Complete outputs stay, so a rerun with
+//! `--resume` goes on where the run stopped.
 
 use crate::Reporter;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
@@ -23,6 +29,13 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status: bad arguments.
 pub const EXIT_USAGE: u8 = 2;
+
+/// The signals that stop a run cleanly: SIGINT, SIGTERM, SIGHUP (exit status 128 + signal).
+const STOP_SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
 
 /// How a run that could run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +97,9 @@ pub trait Tool: CommandFactory + FromArgMatches + Sized {
         None
     }
 
+    /// The tool takes `--resume`: a run stopped by a signal says it can go on.
+    const RESUMABLE: bool = false;
+
     /// The tool from its parsed arguments; the default is the derived `FromArgMatches`.
     fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         Self::from_arg_matches(matches)
@@ -94,13 +110,19 @@ pub trait Tool: CommandFactory + FromArgMatches + Sized {
 }
 
 /// The `main` of every tool: parses the command line, sets up the reporter and the thread
-/// pool, runs the tool and turns how it ended into the exit status.
+/// pool, runs the tool (stopping cleanly on SIGINT, SIGTERM, SIGHUP) and turns how it ended
+/// into the exit status.
 pub fn main<T: Tool>() -> ExitCode {
-    ExitCode::from(exit_status::<T>(std::env::args_os()))
+    ExitCode::from(run_tool::<T>(std::env::args_os(), true))
 }
 
-/// [`main`] on the command line `args` (program name first): the exit status.
+/// [`main`] on the command line `args` (program name first), without signal handling: the
+/// exit status.
 pub fn exit_status<T: Tool>(args: impl IntoIterator<Item = OsString>) -> u8 {
+    run_tool::<T>(args, false)
+}
+
+fn run_tool<T: Tool>(args: impl IntoIterator<Item = OsString>, signals: bool) -> u8 {
     let mut cmd = T::command().name(T::NAME).bin_name(T::NAME);
     let args = single_dash_longs(args, T::SINGLE_DASH_LONGS);
     let parsed = cmd
@@ -119,11 +141,16 @@ pub fn exit_status<T: Tool>(args: impl IntoIterator<Item = OsString>) -> u8 {
         }
     };
     let out = Reporter::new(T::NAME, tool.quiet());
-    if let Err(e) = init_threads(tool.threads()) {
+    if let Err(e) = init_threads(tool.threads(), &out) {
         out.error(e);
         return EXIT_FAILED;
     }
-    match tool.run(&out) {
+    let ended = if signals {
+        stopping_on_signals(&out, T::RESUMABLE, || tool.run(&out))
+    } else {
+        tool.run(&out)
+    };
+    match ended {
         Ok(Outcome::AllOk) => EXIT_OK,
         Ok(Outcome::SomeFailed) => EXIT_FAILED,
         Err(Failure::Usage(msg)) => {
@@ -159,17 +186,101 @@ fn usage_error_line(text: &str) -> String {
     line
 }
 
-/// Sets the number of worker threads of the global pool (`--cpu N`); None leaves rayon's
-/// default, every core (or `RAYON_NUM_THREADS`).
-pub fn init_threads(cpu: Option<usize>) -> Result<(), String> {
-    match cpu {
-        None => Ok(()),
-        Some(0) => Err("--cpu must be at least 1".into()),
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| e.to_string()),
+/// Runs `work` with a thread waiting for SIGINT, SIGTERM and SIGHUP; on the first, the run
+/// is stopped (see [`stop`]) and the process exits from that thread.
+fn stopping_on_signals<R>(out: &Reporter, resumable: bool, work: impl FnOnce() -> R) -> R {
+    let mut signals = match signal_hook::iterator::Signals::new(STOP_SIGNALS) {
+        Ok(s) => s,
+        Err(e) => {
+            out.warn(format!(
+                "cannot handle signals ({e}): an interrupted run leaves its temporary files \
+                 to the next run"
+            ));
+            return work();
+        }
+    };
+    /// Ends the waiting thread however `work` ends (a panic too), so the scope can end.
+    struct Close(signal_hook::iterator::Handle);
+    impl Drop for Close {
+        fn drop(&mut self) {
+            self.0.close();
+        }
     }
+    let close = Close(signals.handle());
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                stop(sig, out, resumable);
+            }
+        });
+        let r = work();
+        drop(close);
+        r
+    })
+}
+
+/// Stops the run on signal `sig`: silences the reporter (the errors of killed children are
+/// not errors of the input), cleans up, says where the run stopped and exits with 128 +
+/// `sig`, without running exit handlers (the work threads may be inside HDF5 or CFITSIO).
+fn stop(sig: i32, out: &Reporter, resumable: bool) -> ! {
+    out.silence();
+    let cleanup = dre::clean_up_for_exit();
+    out.stopped(&stop_line(sig, out.position(), cleanup, resumable));
+    // SAFETY: _exit ends the process at once; nothing of it is used afterwards.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        signal_hook::consts::SIGINT => "SIGINT".into(),
+        signal_hook::consts::SIGTERM => "SIGTERM".into(),
+        signal_hook::consts::SIGHUP => "SIGHUP".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// The one line a stopped run prints.
+fn stop_line(sig: i32, position: Option<String>, cleanup: dre::Cleanup, resumable: bool) -> String {
+    let mut line = format!("stopped by {}", signal_name(sig));
+    match position {
+        Some(p) => line.push_str(&format!(" at {p}: its unfinished outputs were removed")),
+        None => line.push_str(": unfinished outputs were removed"),
+    }
+    if cleanup.children > 0 {
+        let s = if cleanup.children == 1 { "" } else { "es" };
+        line.push_str(&format!(", {} child process{s} killed", cleanup.children));
+    }
+    if resumable {
+        line.push_str(
+            "; the outputs finished before are complete (run again with --resume to skip them)",
+        );
+    }
+    line
+}
+
+/// Sets the number of worker threads of the global pool (`--cpu N`); None leaves rayon's
+/// default, every core (or `RAYON_NUM_THREADS`). More threads than the machine has cores
+/// is capped with a warning (thousands of threads only slow the run down, and may not
+/// start at all).
+pub fn init_threads(cpu: Option<usize>, out: &Reporter) -> Result<(), String> {
+    let n = match cpu {
+        None => return Ok(()),
+        Some(0) => return Err("--cpu must be at least 1".into()),
+        Some(n) => n,
+    };
+    let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
+    let n = if n > cores {
+        out.warn(format!(
+            "--cpu {n}: this machine has {cores} cores; using {cores} threads"
+        ));
+        cores
+    } else {
+        n
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| format!("cannot start {n} worker threads: {e}"))
 }
 
 /// The original's single-dash long options (`-sep _`, `-zp 30`, `-sep=_`) rewritten as
@@ -282,6 +393,24 @@ mod tests {
             .try_get_matches_from(all)
             .unwrap_err();
         usage_error_line(&e.to_string())
+    }
+
+    #[test]
+    fn a_stopped_run_says_where_in_one_line() {
+        let c = |children| dre::Cleanup {
+            children,
+            temporaries: 1,
+        };
+        assert_eq!(
+            stop_line(15, Some("tile b (2/20)".into()), c(0), true),
+            "stopped by SIGTERM at tile b (2/20): its unfinished outputs were removed; the \
+             outputs finished before are complete (run again with --resume to skip them)"
+        );
+        assert_eq!(
+            stop_line(2, None, c(1), false),
+            "stopped by SIGINT: unfinished outputs were removed, 1 child process killed"
+        );
+        assert!(stop_line(1, None, c(2), false).starts_with("stopped by SIGHUP"));
     }
 
     #[test]

@@ -120,6 +120,8 @@ fn whole_tile(cube_file: &Path, n_models: usize) {
         mosaics_dir: None,
         compression: Compression::Medium,
         chunk: None,
+        resume: false,
+        cube_file: Some(cube_file.to_path_buf()),
     };
     let t = Instant::now();
     let mut fitter = open_fitter(Device::Cpu, cube_file).unwrap();

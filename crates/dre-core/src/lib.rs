@@ -50,7 +50,7 @@ pub use io::table::{read_catalog, write_table, Column, ColumnData, Table};
 pub use prep::centroid::CentroidMode;
 pub use prep::external::find_on_path;
 pub use prep::make_cuts::{
-    cut_tile, list_tile_images, CutOptions, CutReport, Filter, Skipped, TileInputs,
+    cut_tile, cuts_up_to_date, list_tile_images, CutOptions, CutReport, Filter, Skipped, TileInputs,
 };
 pub use prep::psfex::{list_catalogs, CatalogFile, PsfReport, Psfex, DEFAULT_PSFEX};
 pub use prep::sextractor::config::{SexConfig, DEFAULT_PARAM, DEFAULT_SEX};
@@ -80,6 +80,11 @@ pub use output::summary::{summary_table, FitRow};
 // ---- A whole run ----------------------------------------------------------------------
 pub use pipeline::run::{run, Observer, PsfSource, RunConfig, RunReport};
 pub use pipeline::tile::{fit_tile, TilePaths, TileReport};
+
+// ---- Runs that survive faults: locks, resumable runs, stopping on a signal ------------
+pub use io::lock::{lock_output_dir, OutputLock, LOCK_FILE};
+pub use pipeline::resume::record_file;
+pub use pipeline::stop::{clean_up_for_exit, Cleanup};
 
 // ---- Simulation and scoring -----------------------------------------------------------
 pub use sim::score::{fitted_from_summary, read_truth, score, Score, Steps, SNR_EDGES};

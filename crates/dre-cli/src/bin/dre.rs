@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dre::{load_fitter, read_cube, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
-use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Threads};
+use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Resume, Threads};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +17,10 @@ use std::time::Instant;
 /// against every model, and the results are written to `Chi/NAME_chi.h5` (one chi-square
 /// cube per object), `Summary/NAME_dre.fits` (one row per object, joined with the
 /// SExtractor catalogue) and, with --mosaics, `Mosaics/NAME/NAME_EE_NNNN_mosaic.fits`.
-/// Outputs are written to temporary files and renamed, so re-runs are safe.
+/// Outputs are written to temporary files and renamed, so re-runs are safe; with --resume
+/// the tiles whose outputs are complete and made from the same inputs are skipped (a
+/// record beside the Summary says what each was made from). A second run into the same
+/// output folders is refused while the first runs.
 ///
 /// Exit status: 0 when every object was fitted, 1 when a tile or an object failed (each
 /// reported on one line of stderr; the rest of the run completes), 2 for bad arguments.
@@ -105,6 +108,9 @@ struct Args {
     warn: bool,
 
     #[command(flatten)]
+    resume: Resume,
+
+    #[command(flatten)]
     quiet: Quiet,
 }
 
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
 
 impl Tool for Args {
     const NAME: &'static str = "dre";
+    const RESUMABLE: bool = true;
 
     fn quiet(&self) -> bool {
         self.quiet.quiet
@@ -144,6 +151,7 @@ impl Tool for Args {
             }
         };
         let mut fitter = fitter(device, &cube, out)?;
+        let resume = self.resume.resume;
         let cfg = RunConfig {
             psf: PsfSource::from_path(&self.psf),
             cuts_dir: self.input,
@@ -153,6 +161,8 @@ impl Tool for Args {
             mosaics_dir: self.mosaics.then_some(self.mosaics_dir),
             compression: self.compression.into(),
             chunk: self.chunk.map(|n| n as usize),
+            resume,
+            cube_file: Some(cube),
         };
         let progress = Progress {
             out,
@@ -160,8 +170,13 @@ impl Tool for Args {
         };
         let start = Instant::now();
         let r = dre::run(&cfg, &progress, &mut *fitter)?;
+        let skipped = if resume {
+            format!(", {} skipped as done before", r.tiles_skipped)
+        } else {
+            String::new()
+        };
         out.info(format!(
-            "dre: {} tiles ({} failed), {} objects, {} fitted, {} failed, {:.1} s",
+            "dre: {} tiles ({} failed{skipped}), {} objects, {} fitted, {} failed, {:.1} s",
             r.tiles,
             r.tiles_failed,
             r.objects,
@@ -201,6 +216,8 @@ struct Progress<'a> {
 
 impl Observer for Progress<'_> {
     fn tile_started(&self, index: usize, total: usize, name: &str, objects: usize) {
+        self.out
+            .working_on(format!("tile {name} ({}/{total})", index + 1));
         *self.tile_start.lock().unwrap() = Some((Instant::now(), 0.0));
         self.out
             .start_bar(objects as u64, format!("({}/{total}) {name}", index + 1));
@@ -231,6 +248,13 @@ impl Observer for Progress<'_> {
             r.fitted,
             r.objects - r.fitted,
             r.fitted as f64 / r.fit_seconds.max(1e-9),
+        ));
+    }
+
+    fn tile_skipped(&self, index: usize, total: usize, name: &str) {
+        self.out.info(format!(
+            "{name}: done before, skipped ({}/{total}, --resume)",
+            index + 1
         ));
     }
 

@@ -1,8 +1,11 @@
 //! make_cuts: cuts the objects of SExtractor-processed tiles into HDF5 cut files.
 
 use clap::Parser;
-use dre::{cut_tile, list_tile_images, CutOptions, CutReport, Filter, TileInputs};
-use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet};
+use dre::{
+    cut_tile, cuts_up_to_date, list_tile_images, lock_output_dir, CutOptions, CutReport, Filter,
+    TileInputs,
+};
+use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +22,11 @@ use std::process::ExitCode;
 /// under the cut. Its segment mask is the SExtractor segment of the object, cleaned: a 4x4
 /// block forced on at the centre, only the connected region holding the centre, holes filled,
 /// grown by 4 pixels.
+///
+/// Each cut file is written whole or not at all, followed by a hidden record of what it was
+/// cut from; with --resume a tile whose cut file is complete and cut from the same files
+/// with the same options is skipped. A second run into the same output folder is refused
+/// while the first runs.
 ///
 /// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
 /// tile failed, 2 for bad arguments.
@@ -87,6 +95,9 @@ struct Args {
     warn: bool,
 
     #[command(flatten)]
+    resume: Resume,
+
+    #[command(flatten)]
     quiet: Quiet,
 }
 
@@ -96,6 +107,7 @@ fn main() -> ExitCode {
 
 impl Tool for Args {
     const NAME: &'static str = "make_cuts";
+    const RESUMABLE: bool = true;
 
     fn quiet(&self) -> bool {
         self.quiet.quiet
@@ -104,11 +116,24 @@ impl Tool for Args {
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
         let opts = options(&self).map_err(Failure::Usage)?;
         let tiles = list_tile_images(&self.input)?;
+        let _lock = lock_output_dir(&self.output, Self::NAME)?;
         out.start_bar(tiles.len() as u64, "make_cuts".into());
         let mut failed = false;
-        for tile in &tiles {
+        let mut skipped = 0;
+        for (i, tile) in tiles.iter().enumerate() {
             let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
             out.bar_message(inputs.name.clone());
+            let at = format!("{}/{}", i + 1, tiles.len());
+            if self.resume.resume && cuts_up_to_date(&inputs, &self.output, &opts) {
+                out.info(format!(
+                    "{}: done before, skipped ({at}, --resume)",
+                    inputs.name
+                ));
+                skipped += 1;
+                out.advance(1);
+                continue;
+            }
+            out.working_on(format!("tile {} ({at})", inputs.name));
             match cut_tile(&inputs, &self.output, &opts) {
                 Ok(report) => print_report(&report, &self, out),
                 Err(e) => {
@@ -119,6 +144,12 @@ impl Tool for Args {
             out.advance(1);
         }
         out.finish_bar();
+        if self.resume.resume {
+            out.info(format!(
+                "make_cuts: {} tiles, {skipped} skipped as done before",
+                tiles.len()
+            ));
+        }
         Ok(Outcome::all_ok_if(!failed))
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dre::{list_catalogs, Psfex};
-use dre_cli::args::Quiet;
+use dre_cli::args::{Quiet, Resume};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +22,9 @@ use std::process::ExitCode;
 ///
 /// A tile fails when PSFEx fails or accepts no star (the PSF would be empty); no .psf is
 /// written for it. PSFs are written to a hidden folder and moved into place: never half-written.
+/// A hidden record of what each PSF was made from follows it; with --resume a catalogue
+/// whose PSF is complete and made from the same catalogue and configuration is skipped. A
+/// second run into the same output folder is refused while the first runs.
 ///
 /// Needs PSFEx on PATH as `psfex`.
 ///
@@ -53,6 +56,9 @@ struct Args {
     config: Option<PathBuf>,
 
     #[command(flatten)]
+    resume: Resume,
+
+    #[command(flatten)]
     quiet: Quiet,
 }
 
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
 
 impl Tool for Args {
     const NAME: &'static str = "psfex_dre";
+    const RESUMABLE: bool = true;
 
     fn quiet(&self) -> bool {
         self.quiet.quiet
@@ -89,7 +96,19 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
     }
     out.start_bar(total as u64, "psfex_dre".into());
     let mut failed = 0;
+    let mut skipped = 0;
     for (i, cat) in catalogs.iter().enumerate() {
+        let at = format!("{}/{total}", i + 1);
+        if args.resume.resume && psfex.up_to_date(cat) {
+            out.info(format!(
+                "({at}) {}: done before, skipped (--resume)",
+                cat.name
+            ));
+            skipped += 1;
+            out.advance(1);
+            continue;
+        }
+        out.working_on(format!("tile {} ({at})", cat.name));
         match psfex.run(cat) {
             Ok(r) => {
                 for w in &r.warnings {
@@ -112,5 +131,11 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
         }
         out.advance(1);
     }
-    Ok(Outcome::all_ok_if(out.finish_run(failed, total, "tiles")))
+    let ok = out.finish_run(failed, total, "tiles");
+    if args.resume.resume {
+        out.info(format!(
+            "psfex_dre: {total} tiles, {skipped} skipped as done before"
+        ));
+    }
+    Ok(Outcome::all_ok_if(ok))
 }

@@ -2,7 +2,7 @@
 
 use clap::{ArgMatches, FromArgMatches, Parser};
 use dre::{pair_images, GainKey, GainMode, SexConfig, SexOptions, Sextractor};
-use dre_cli::args::Quiet;
+use dre_cli::args::{Quiet, Resume};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +17,10 @@ use std::process::ExitCode;
 ///   NAME_seg.fits   SEGMENTATION check image
 /// sex_dre sets CATALOG_NAME, CATALOG_TYPE, CHECKIMAGE_TYPE and CHECKIMAGE_NAME itself.
 /// SExtractor writes into a hidden folder beside the outputs, which are moved into place
-/// only when it succeeded: an output is never half-written.
+/// only when it succeeded: an output is never half-written. A hidden record of what the
+/// outputs were made from follows them; with --resume an image whose outputs are complete
+/// and made from the same images, files and parameters is skipped. A second run into the
+/// same output folder is refused while the first runs.
 ///
 /// Dual mode: with two input folders, SExtractor detects on the images of the first and
 /// measures on those of the second. Images are paired by their name key: the part of the
@@ -106,6 +109,9 @@ struct Args {
     file: Vec<String>,
 
     #[command(flatten)]
+    resume: Resume,
+
+    #[command(flatten)]
     quiet: Quiet,
 
     /// The folders of each --file, kept apart (clap's derive flattens repeated multi-value
@@ -120,6 +126,7 @@ fn main() -> ExitCode {
 
 impl Tool for Args {
     const NAME: &'static str = "sex_dre";
+    const RESUMABLE: bool = true;
     const SINGLE_DASH_LONGS: &'static [&'static str] = &["sep", "zp", "fwhm"];
 
     fn quiet(&self) -> bool {
@@ -189,7 +196,19 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
     }
     out.start_bar(total as u64, "sex_dre".into());
     let mut failed = 0;
+    let mut skipped = 0;
     for (i, pair) in pairing.pairs.iter().enumerate() {
+        let at = format!("{}/{total}", i + 1);
+        if args.resume.resume && sex.up_to_date(pair) {
+            out.info(format!(
+                "({at}) {}: done before, skipped (--resume)",
+                pair.name
+            ));
+            skipped += 1;
+            out.advance(1);
+            continue;
+        }
+        out.working_on(format!("image {} ({at})", pair.name));
         match sex.run(pair) {
             Ok(r) => {
                 for w in &r.warnings {
@@ -216,5 +235,11 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
         }
         out.advance(1);
     }
-    Ok(Outcome::all_ok_if(out.finish_run(failed, total, "images")))
+    let ok = out.finish_run(failed, total, "images");
+    if args.resume.resume {
+        out.info(format!(
+            "sex_dre: {total} images, {skipped} skipped as done before"
+        ));
+    }
+    Ok(Outcome::all_ok_if(ok))
 }

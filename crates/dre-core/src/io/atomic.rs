@@ -1,8 +1,179 @@
 //! Outputs appear whole or not at all: write to a hidden temporary file beside the
-//! destination, then rename it over the destination (atomic on one filesystem).
+//! destination, then rename it over the destination (atomic on one filesystem), with the
+//! file and its folder flushed to disk so that a crash or a full disk never leaves a
+//! committed but truncated output.
+//!
+//! Every temporary this process has not yet committed is listed in a process-wide registry,
+//! so that a signal handler can remove them ([`remove_live_temporaries`]) before exiting.
+//! Temporaries are named `.NAME.PID.tmp` (files) and `.TAG.PID.tmp/` (scratch folders); the
+//! first write into a folder removes those of processes that no longer run.
 
-use crate::error::{AtPath, Result};
+use crate::error::{AtPath, Error, Result};
+use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// The temporaries of this process not yet committed or removed.
+struct Live {
+    next: u64,
+    entries: Vec<(u64, PathBuf, bool)>,
+    /// Set by [`remove_live_temporaries`]: no new temporary may start.
+    stopping: bool,
+    /// Folders already swept of stale temporaries by this process.
+    swept: BTreeSet<PathBuf>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    next: 0,
+    entries: Vec::new(),
+    stopping: false,
+    swept: BTreeSet::new(),
+});
+
+fn live() -> MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lists `path` (a file, or a folder when `dir`) as a live temporary; refused once the
+/// process is stopping.
+fn register(path: &Path, dir: bool) -> Result<u64> {
+    let mut l = live();
+    if l.stopping {
+        return Err(Error::file(path, "the run is stopping"));
+    }
+    l.next += 1;
+    let id = l.next;
+    l.entries.push((id, path.to_path_buf(), dir));
+    Ok(id)
+}
+
+fn unregister(id: u64) {
+    live().entries.retain(|(i, _, _)| *i != id);
+}
+
+/// Removes every temporary file and scratch folder this process has not committed, and
+/// refuses new ones from then on (for a signal handler, right before the process exits).
+/// Returns how many were removed.
+pub fn remove_live_temporaries() -> usize {
+    let mut l = live();
+    l.stopping = true;
+    let mut removed = 0;
+    for (_, path, dir) in &l.entries {
+        let gone = if *dir {
+            // A child killed a moment ago may still have been writing into it: try twice.
+            std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_dir_all(path))
+        } else {
+            std::fs::remove_file(path)
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Removes, once per folder and process, the temporaries (`.NAME.PID.tmp` files,
+/// `.TAG.PID.tmp/` folders) that processes no longer running left in `dir`.
+fn sweep_once(dir: &Path) {
+    let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if live().swept.insert(key) {
+        remove_stale_temporaries(dir);
+    }
+}
+
+/// Removes the temporaries of dead processes from `dir` (not its sub-folders): hidden
+/// entries `.NAME.PID.tmp` whose PID is not this process and no longer runs. Returns how
+/// many were removed; a folder that cannot be read has none.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let me = std::process::id();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_pid) else {
+            continue;
+        };
+        if pid == me || process_runs(pid) {
+            continue;
+        }
+        let path = e.path();
+        let gone = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The PID of a temporary's name `.NAME.PID.tmp` (NAME not empty), else None.
+fn temporary_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (stem, pid) = rest.rsplit_once('.')?;
+    if stem.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` exists (on this machine's PID namespace).
+pub(crate) fn process_runs(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(p) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if p <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let r = unsafe { libc::kill(p, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Flushes a file's data to disk; a full disk shows up here if not before.
+fn sync_file(path: &Path, dest: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::file(dest, format!("cannot write to disk: {e}")))
+}
+
+/// Flushes a folder, so that a rename into it survives a crash. Filesystems that cannot
+/// sync folders (EINVAL) are left as they are.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        match File::open(dir).and_then(|f| f.sync_all()) {
+            Err(e) if e.raw_os_error() != Some(libc::EINVAL) => {
+                Err(Error::file(dir, format!("cannot write to disk: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
 
 /// A file being written. Dropped without [`PendingFile::commit`], the temporary is removed,
 /// so an error or a panic never leaves a half-written output behind.
@@ -10,32 +181,34 @@ use std::path::{Path, PathBuf};
 pub struct PendingFile {
     tmp: PathBuf,
     dest: PathBuf,
+    id: u64,
     committed: bool,
 }
 
 impl PendingFile {
-    /// Makes the destination's folder and reserves a temporary name beside it
-    /// (a stale temporary of an interrupted run is removed).
+    /// Makes the destination's folder and reserves a temporary name beside it (stale
+    /// temporaries of interrupted runs are removed).
     pub fn new(dest: impl AsRef<Path>) -> Result<Self> {
         let dest = dest.as_ref().to_path_buf();
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_dir(&dest);
         std::fs::create_dir_all(&dir).at(&dir)?;
+        sweep_once(&dir);
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_file(&tmp).at(&tmp)?;
-        }
-        Ok(PendingFile {
+        let id = register(&tmp, false)?;
+        let pending = PendingFile {
             tmp,
             dest,
+            id,
             committed: false,
-        })
+        };
+        if pending.tmp.exists() {
+            std::fs::remove_file(&pending.tmp).at(&pending.tmp)?;
+        }
+        Ok(pending)
     }
 
     /// Where to write.
@@ -48,11 +221,14 @@ impl PendingFile {
         &self.dest
     }
 
-    /// Moves the finished file into place, replacing any older output.
+    /// Flushes the finished file to disk and moves it into place, replacing any older
+    /// output, then flushes the folder.
     pub fn commit(mut self) -> Result<()> {
+        sync_file(&self.tmp, &self.dest)?;
         std::fs::rename(&self.tmp, &self.dest).at(&self.dest)?;
         self.committed = true;
-        Ok(())
+        unregister(self.id);
+        sync_dir(&parent_dir(&self.dest))
     }
 }
 
@@ -60,6 +236,7 @@ impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
+            unregister(self.id);
         }
     }
 }
@@ -70,19 +247,24 @@ impl Drop for PendingFile {
 #[derive(Debug)]
 pub struct ScratchDir {
     dir: PathBuf,
+    id: u64,
 }
 
 impl ScratchDir {
-    /// Makes `dest_dir` and a fresh scratch folder `.TAG.PID.tmp` in it.
+    /// Makes `dest_dir` and a fresh scratch folder `.TAG.PID.tmp` in it (stale temporaries
+    /// of interrupted runs are removed).
     pub fn new(dest_dir: impl AsRef<Path>, tag: &str) -> Result<Self> {
         let dest_dir = dest_dir.as_ref();
         std::fs::create_dir_all(dest_dir).at(dest_dir)?;
+        sweep_once(dest_dir);
         let dir = dest_dir.join(format!(".{tag}.{}.tmp", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).at(&dir)?;
+        let id = register(&dir, true)?;
+        let scratch = ScratchDir { dir, id };
+        if scratch.dir.exists() {
+            std::fs::remove_dir_all(&scratch.dir).at(&scratch.dir)?;
         }
-        std::fs::create_dir(&dir).at(&dir)?;
-        Ok(ScratchDir { dir })
+        std::fs::create_dir(&scratch.dir).at(&scratch.dir)?;
+        Ok(scratch)
     }
 
     /// The scratch folder (absolute when its destination was given absolute).
@@ -90,16 +272,21 @@ impl ScratchDir {
         &self.dir
     }
 
-    /// Moves `name` from the scratch folder to `dest`, replacing any older output.
+    /// Flushes `name` of the scratch folder to disk and moves it to `dest`, replacing any
+    /// older output, then flushes `dest`'s folder.
     pub fn commit(&self, name: &str, dest: impl AsRef<Path>) -> Result<()> {
         let dest = dest.as_ref();
-        std::fs::rename(self.dir.join(name), dest).at(dest)
+        let from = self.dir.join(name);
+        sync_file(&from, dest)?;
+        std::fs::rename(&from, dest).at(dest)?;
+        sync_dir(&parent_dir(dest))
     }
 }
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        unregister(self.id);
     }
 }
 
@@ -138,5 +325,61 @@ mod tests {
         assert!(!scratch.exists());
         assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "a");
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporary_names_give_their_pid() {
+        assert_eq!(temporary_pid(".a_cuts.h5.1234.tmp"), Some(1234));
+        assert_eq!(temporary_pid(".gold.sex_dre.77.tmp"), Some(77));
+        assert_eq!(temporary_pid("a.1234.tmp"), None);
+        assert_eq!(temporary_pid("..1234.tmp"), None);
+        assert_eq!(temporary_pid(".a.12x4.tmp"), None);
+        assert_eq!(temporary_pid(".a.tmp"), None);
+        assert_eq!(temporary_pid(".a.1234.record"), None);
+    }
+
+    /// A PID that no process has: above the kernel's limit.
+    const DEAD: u32 = 4_194_304 + 17;
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed_once_per_folder() {
+        assert!(!process_runs(DEAD));
+        assert!(process_runs(std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let dead_file = d.join(format!(".a_cuts.h5.{DEAD}.tmp"));
+        let dead_dir = d.join(format!(".a.sex_dre.{DEAD}.tmp"));
+        let alive = d.join(format!(".b_cuts.h5.{}.tmp", std::process::id()));
+        let other = d.join("keep.1.tmp");
+        std::fs::write(&dead_file, "half").unwrap();
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join("a_cat.fits"), "half").unwrap();
+        std::fs::write(&other, "").unwrap();
+        // This process's own temporary of another writer is not touched.
+        std::fs::write(&alive, "").unwrap();
+        let p = PendingFile::new(d.join("c.txt")).unwrap();
+        assert!(!dead_file.exists() && !dead_dir.exists());
+        assert!(alive.exists() && other.exists());
+        drop(p);
+        // Once per folder: a new stale file is left to the next run.
+        std::fs::write(&dead_file, "").unwrap();
+        drop(PendingFile::new(d.join("c.txt")).unwrap());
+        assert!(dead_file.exists());
+        assert_eq!(remove_stale_temporaries(d), 1);
+    }
+
+    #[test]
+    fn live_temporaries_are_registered_until_committed_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PendingFile::new(dir.path().join("x")).unwrap();
+        let s = ScratchDir::new(dir.path(), "y").unwrap();
+        let listed = |path: &Path| live().entries.iter().any(|(_, e, _)| e == path);
+        assert!(listed(p.path()) && listed(s.path()));
+        let tmp = p.path().to_path_buf();
+        std::fs::write(&tmp, "").unwrap();
+        p.commit().unwrap();
+        let sp = s.path().to_path_buf();
+        drop(s);
+        assert!(!listed(&tmp) && !listed(&sp));
     }
 }

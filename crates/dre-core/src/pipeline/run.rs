@@ -3,12 +3,18 @@
 //!
 //! The backend keeps the raw cube and one convolved copy: a tile whose PSF differs from the
 //! last one's convolves again, one PSF for every tile convolves once.
+//!
+//! The output folders are locked for the run (a second run into them is refused), and each
+//! tile whose every object was fitted gets a record beside its Summary, so that a run with
+//! [`RunConfig::resume`] skips the tiles already done.
 
 use crate::error::{AtPath, Error, Result};
 use crate::fit::backend::Fitter;
 use crate::io::compression::Compression;
+use crate::io::lock::{lock_output_dir, OutputLock};
 use crate::io::psf::read_psf;
 use crate::layout;
+use crate::pipeline::resume::{forget_record, record_file, Provenance};
 use crate::pipeline::tile::{count_objects, fit_tile, TilePaths, TileReport};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -64,6 +70,13 @@ pub struct RunConfig {
     /// Objects read and fitted per pass over the cube (`--chunk`; default None: the
     /// backend's, 64 on the CPU, 4096 on a GPU; the original's was a queue size).
     pub chunk: Option<usize>,
+    /// Skip a tile whose outputs are complete and were made from the same inputs, options
+    /// and cube (`--resume`; default false: every tile is fitted again, as the original).
+    pub resume: bool,
+    /// The file the cube was read from, recorded with each tile's outputs so that `resume`
+    /// redoes tiles fitted with another cube (None: a cube made in memory; nothing is then
+    /// skipped).
+    pub cube_file: Option<PathBuf>,
 }
 
 /// How a run tells its caller what is happening (progress bars, logs).
@@ -79,6 +92,11 @@ pub trait Observer: Sync {
     fn tile_finished(&self, name: &str, report: &TileReport);
     /// The tile as a whole failed (no PSF, unreadable cut file, unwritable output).
     fn tile_failed(&self, name: &str, error: &Error);
+    /// Tile `index` of `total`, `name`, is skipped: its outputs are complete and made from
+    /// the same inputs (only with [`RunConfig::resume`]).
+    fn tile_skipped(&self, index: usize, total: usize, name: &str) {
+        let _ = (index, total, name);
+    }
 }
 
 /// Totals of a [`run`].
@@ -88,6 +106,8 @@ pub struct RunReport {
     pub tiles: usize,
     /// Tiles that failed as a whole.
     pub tiles_failed: usize,
+    /// Tiles skipped because their outputs were complete ([`RunConfig::resume`]).
+    pub tiles_skipped: usize,
     /// Objects in the tiles that did not fail.
     pub objects: usize,
     /// Objects fitted and written.
@@ -122,10 +142,12 @@ pub fn list_cut_files(cuts_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Runs the fit over every tile on `fitter` (a cube loaded on a backend, see
-/// [`crate::open_fitter`]). Errors only when nothing can run at all (no cut folder); a bad
-/// tile is reported through `obs` and the others go on.
+/// [`crate::open_fitter`]). Errors only when nothing can run at all (no cut folder, an
+/// output folder another run is writing into); a bad tile is reported through `obs` and
+/// the others go on.
 pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Result<RunReport> {
     let tiles = list_cut_files(&cfg.cuts_dir)?;
+    let _locks = lock_outputs(cfg)?;
     let mut report = RunReport {
         tiles: tiles.len(),
         ..RunReport::default()
@@ -133,31 +155,91 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Resu
     let chunk = cfg.chunk.unwrap_or_else(|| fitter.default_chunk());
     // A PSF's warning (an even size) is said once per file, however many tiles share it.
     let mut warned: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let backend = backend_name(fitter);
     for (i, (name, cuts)) in tiles.iter().enumerate() {
-        let result = count_objects(cuts).and_then(|n| {
-            obs.tile_started(i, tiles.len(), name, n);
-            let psf_file = cfg.psf.for_tile(name);
-            let psf = read_psf(&psf_file)?;
-            let start = Instant::now();
-            if fitter.convolve(&psf).map_err(|e| e.at_file(&psf_file))? {
-                obs.convolved(start.elapsed().as_secs_f64());
-            }
-            let paths = tile_paths(cfg, name, cuts);
-            fit_tile(fitter, &paths, cfg.compression, chunk, &|k| {
-                obs.objects_done(k)
+        let paths = tile_paths(cfg, name, cuts);
+        let psf_file = cfg.psf.for_tile(name);
+        let record = record_file(&cfg.summary_dir, name, "dre");
+        let made_of = provenance(cfg, &backend, &paths, &psf_file);
+        if cfg.resume && made_of.matches(&record) {
+            report.tiles_skipped += 1;
+            obs.tile_skipped(i, tiles.len(), name);
+            continue;
+        }
+        let result = forget_record(&record)
+            .and_then(|()| count_objects(cuts))
+            .and_then(|n| {
+                obs.tile_started(i, tiles.len(), name, n);
+                let psf = read_psf(&psf_file)?;
+                let start = Instant::now();
+                if fitter.convolve(&psf).map_err(|e| e.at_file(&psf_file))? {
+                    obs.convolved(start.elapsed().as_secs_f64());
+                }
+                fit_tile(fitter, &paths, cfg.compression, chunk, &|k| {
+                    obs.objects_done(k)
+                })
+                .map(|mut r| {
+                    if let Some(note) = psf.centring_note() {
+                        if warned.insert(psf_file.clone()) {
+                            r.warnings.push(format!("{}: {note}", psf_file.display()));
+                        }
+                    }
+                    r
+                })
             })
-            .map(|mut r| {
-                if let Some(note) = psf.centring_note() {
-                    if warned.insert(psf_file.clone()) {
-                        r.warnings.push(format!("{}: {note}", psf_file.display()));
+            .map(|mut t| {
+                // Only a tile with no failure is done: the others are fitted again.
+                if t.failures.is_empty() {
+                    if let Err(e) = made_of.write(&record, &t.outputs) {
+                        t.failures.push(e);
                     }
                 }
-                r
-            })
-        });
+                t
+            });
         tally(&mut report, obs, name, result);
     }
     Ok(report)
+}
+
+/// Locks every output folder of the run.
+fn lock_outputs(cfg: &RunConfig) -> Result<Vec<OutputLock>> {
+    [
+        Some(&cfg.summary_dir),
+        Some(&cfg.chi_dir),
+        cfg.mosaics_dir.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|d| lock_output_dir(d, "dre"))
+    .collect()
+}
+
+/// The backend without its thread count ("CPU", "GPU NAME"): what may change the bits.
+fn backend_name(fitter: &dyn Fitter) -> String {
+    let d = fitter.describe();
+    d.split(',').next().unwrap_or_default().to_string()
+}
+
+/// What a tile's outputs are made from: its cut file, PSF, catalogue and the cube, and the
+/// options that change (or place) the outputs.
+fn provenance(cfg: &RunConfig, backend: &str, paths: &TilePaths, psf: &Path) -> Provenance {
+    let mut p = Provenance::new("dre");
+    let shown = |d: Option<&PathBuf>| d.map_or("none".to_string(), |d| d.display().to_string());
+    p.option("backend", backend)
+        .option("compression", format!("{:?}", cfg.compression))
+        .option("chi", paths.chi.display())
+        .option("summary", paths.summary.display())
+        .option("mosaics", shown(paths.mosaics.as_ref()))
+        .input(&paths.cuts)
+        .input(psf);
+    if let Some(c) = &paths.catalog {
+        p.input(c);
+    }
+    match &cfg.cube_file {
+        Some(f) => p.input(f),
+        None => p.unknown(),
+    };
+    p
 }
 
 fn tile_paths(cfg: &RunConfig, name: &str, cuts: &Path) -> TilePaths {

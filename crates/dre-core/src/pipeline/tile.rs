@@ -48,6 +48,8 @@ pub struct TileReport {
     pub warnings: Vec<String>,
     /// Wall time of the tile in seconds: reading, fitting and writing, not the convolution.
     pub fit_seconds: f64,
+    /// The files written: the mosaics, the chi file and the Summary.
+    pub outputs: Vec<PathBuf>,
 }
 
 /// Number of objects in a cut file (for progress bars), or the error opening it.
@@ -171,6 +173,7 @@ pub fn fit_tile(
                 let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
                 let file = layout::mosaic_file(dir, &paths.name, &obj.name);
                 write_mosaic(&file, &img, b)?;
+                report.outputs.push(file);
             }
             rows.push(FitRow {
                 ext: *ext,
@@ -198,6 +201,8 @@ pub fn fit_tile(
     }
     chi_out.finish()?;
     write_table(&paths.summary, &table)?;
+    report.outputs.push(paths.chi.clone());
+    report.outputs.push(paths.summary.clone());
     report.fit_seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -1,10 +1,57 @@
 //! Running the external astronomy tools (SExtractor, PSFEx): finding them on PATH, running
 //! them with their output captured, and turning what they print into one-line errors.
+//!
+//! The children running are listed process-wide, so that a run stopped by a signal can
+//! kill them ([`kill_children`]) rather than leave them writing.
 
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+/// PIDs of the children running; None once [`kill_children`] ran (no new child may start).
+static CHILDREN: Mutex<Option<Vec<u32>>> = Mutex::new(Some(Vec::new()));
+
+fn children() -> MutexGuard<'static, Option<Vec<u32>>> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Unlists a child once it has been waited for.
+struct Listed(u32);
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        if let Some(c) = children().as_mut() {
+            c.retain(|&p| p != self.0);
+        }
+    }
+}
+
+/// Kills every child process started by [`Tool::run`] that is still running, waits until
+/// each is gone (without reaping it: the thread that started it does), and refuses new
+/// children from then on. Returns how many were killed.
+pub fn kill_children() -> usize {
+    let pids = children().take().unwrap_or_default();
+    for &pid in &pids {
+        #[cfg(unix)]
+        if let Ok(p) = libc::pid_t::try_from(pid) {
+            // SAFETY: plain syscalls on a child of this process; waitid with WNOWAIT leaves
+            // the child to be reaped by the thread waiting for it.
+            unsafe {
+                libc::kill(p, libc::SIGKILL);
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                );
+            }
+        }
+    }
+    pids.len()
+}
 
 /// An external program found on PATH.
 #[derive(Clone, Debug)]
@@ -42,9 +89,25 @@ impl Tool {
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
-        let out = cmd
-            .output()
-            .map_err(|e| Error::Invalid(format!("cannot run {}: {e}", self.path.display())))?;
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let cannot =
+            |e: std::io::Error| Error::Invalid(format!("cannot run {}: {e}", self.path.display()));
+        let out = {
+            let mut list = children();
+            let Some(running) = list.as_mut() else {
+                return Err(Error::Invalid(format!(
+                    "{} not started: the run is stopping",
+                    self.label
+                )));
+            };
+            let child = cmd.spawn().map_err(cannot)?;
+            running.push(child.id());
+            let listed = Listed(child.id());
+            drop(list);
+            let out = child.wait_with_output().map_err(cannot)?;
+            drop(listed);
+            out
+        };
         let text = strip_ansi(&format!(
             "{}\n{}",
             String::from_utf8_lossy(&out.stdout),

@@ -9,6 +9,7 @@ use crate::io::cuts::{Cut, CutWriter};
 use crate::io::image::ImageHdu;
 use crate::io::table::{read_catalog, Table};
 use crate::layout;
+use crate::pipeline::resume::{forget_record, record_file, Provenance};
 use crate::prep::centroid::{centroid, CentroidMode};
 use crate::prep::segment::clean_mask;
 use crate::prep::shift::{shift_cubic, shift_nearest};
@@ -154,13 +155,41 @@ pub struct CutReport {
     pub skipped: Skipped,
 }
 
-/// Cuts the objects of one tile into `output/NAME_cuts.h5` (written whole or not at all).
+/// What a tile's cut file is made from: its five input files and the options.
+fn provenance(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Provenance {
+    let mut p = Provenance::new("make_cuts");
+    p.option("output", cuts_path(output, &inputs.name).display())
+        .option("options", format!("{opts:?}"));
+    for f in [
+        &inputs.tile,
+        &inputs.catalog,
+        &inputs.nb,
+        &inputs.rms,
+        &inputs.seg,
+    ] {
+        p.input(f);
+    }
+    p
+}
+
+/// Whether tile `inputs.name`'s cut file in `output` is complete and was cut from these
+/// same files with these same options (its record, written by [`cut_tile`], says so):
+/// `make_cuts --resume` skips such a tile.
+pub fn cuts_up_to_date(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> bool {
+    provenance(inputs, output, opts).matches(&record_file(output, &inputs.name, "make_cuts"))
+}
+
+/// Cuts the objects of one tile into `output/NAME_cuts.h5` (written whole or not at all),
+/// then records what it was cut from (see [`cuts_up_to_date`]).
 pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result<CutReport> {
     if opts.boxsize == 0 {
         return Err(Error::Invalid(
             "the cut box size must be at least 1 pixel".into(),
         ));
     }
+    let record = record_file(output, &inputs.name, "make_cuts");
+    let made_of = provenance(inputs, output, opts);
+    forget_record(&record)?;
     let catalog = Catalog::read(&inputs.catalog, opts)?;
     let out_path = cuts_path(output, &inputs.name);
     // Every image is opened before anything is written, so bad inputs fail the tile early.
@@ -197,6 +226,7 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
         }
     }
     writer.finish()?;
+    made_of.write(&record, std::slice::from_ref(&out_path))?;
     Ok(CutReport {
         name: inputs.name.clone(),
         output: out_path,

@@ -4,7 +4,9 @@
 use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::ScratchDir;
 use crate::io::fits::read_f64_key;
+use crate::io::lock::{lock_output_dir, OutputLock};
 use crate::layout::{self, CATALOG_SUFFIX, PSF_SUFFIX};
+use crate::pipeline::resume::{forget_record, record_file, Provenance};
 use crate::prep::external::Tool;
 use fitsio::hdu::HduInfo;
 use fitsio::FitsFile;
@@ -84,6 +86,7 @@ pub struct Psfex {
     /// None: the shipped configuration.
     config: Option<PathBuf>,
     output: PathBuf,
+    _lock: OutputLock,
 }
 
 impl Psfex {
@@ -102,12 +105,14 @@ impl Psfex {
             }
             None => None,
         };
+        let lock = lock_output_dir(output, "psfex_dre")?;
         drop(ScratchDir::new(output, "psfex_dre")?); // the output folder can be written
         let output = std::path::absolute(output).at(output)?;
         Ok(Psfex {
             tool,
             config,
             output,
+            _lock: lock,
         })
     }
 
@@ -116,28 +121,55 @@ impl Psfex {
         self.config.as_deref()
     }
 
-    /// Runs PSFEx on `cat`, in the output folder as the original did (check plots and XML
-    /// land there); the PSF is written to a scratch folder and moved to `NAME.psf`.
-    pub fn run(&self, cat: &CatalogFile) -> Result<PsfReport> {
-        let scratch = ScratchDir::new(&self.output, &format!("{}.psfex_dre", cat.name))?;
+    /// PSFEx's command line for `cat`, writing into `scratch` (the shipped configuration is
+    /// read from there).
+    fn args(&self, cat: &CatalogFile, scratch: &Path) -> Result<Vec<OsString>> {
         let config = match &self.config {
             Some(c) => c.clone(),
-            None => {
-                let p = scratch.path().join("default.psfex");
-                std::fs::write(&p, DEFAULT_PSFEX).at(&p)?;
-                p
-            }
+            None => scratch.join("default.psfex"),
         };
         let input = std::path::absolute(&cat.path).at(&cat.path)?;
-        let args: Vec<OsString> = vec![
+        Ok(vec![
             input.into(),
             "-c".into(),
             config.into(),
             "-PSF_DIR".into(),
-            scratch.path().into(),
+            scratch.into(),
             "-PSF_SUFFIX".into(),
             PSF_SUFFIX.into(),
-        ];
+        ])
+    }
+
+    fn provenance(&self, args: &[OsString], scratch: &Path) -> Provenance {
+        let mut p = Provenance::new("psfex_dre");
+        p.command(&self.tool.path, args, scratch);
+        p
+    }
+
+    /// Whether `cat`'s PSF is complete and was made by this same PSFEx from the same
+    /// catalogue and configuration (the record [`Psfex::run`] writes beside it says so):
+    /// `psfex_dre --resume` skips such a catalogue.
+    pub fn up_to_date(&self, cat: &CatalogFile) -> bool {
+        // Any scratch name: it is left out of the record.
+        let scratch = self.output.join(format!(".{}.psfex_dre.check", cat.name));
+        let record = record_file(&self.output, &cat.name, "psfex_dre");
+        self.args(cat, &scratch)
+            .is_ok_and(|args| self.provenance(&args, &scratch).matches(&record))
+    }
+
+    /// Runs PSFEx on `cat`, in the output folder as the original did (check plots and XML
+    /// land there); the PSF is written to a scratch folder and moved to `NAME.psf`, then a
+    /// record of what it was made from (see [`Psfex::up_to_date`]).
+    pub fn run(&self, cat: &CatalogFile) -> Result<PsfReport> {
+        let scratch = ScratchDir::new(&self.output, &format!("{}.psfex_dre", cat.name))?;
+        if self.config.is_none() {
+            let p = scratch.path().join("default.psfex");
+            std::fs::write(&p, DEFAULT_PSFEX).at(&p)?;
+        }
+        let args = self.args(cat, scratch.path())?;
+        let record = record_file(&self.output, &cat.name, "psfex_dre");
+        let made_of = self.provenance(&args, scratch.path());
+        forget_record(&record)?;
         let run = self
             .tool
             .run(&args, Some(&self.output))
@@ -162,6 +194,7 @@ impl Psfex {
         crate::io::psf::read_psf(&tmp).map_err(|e| Error::file(&cat.path, e))?;
         let dest = layout::psf_file(&self.output, &cat.name);
         scratch.commit(&written, &dest)?;
+        made_of.write(&record, std::slice::from_ref(&dest))?;
         Ok(PsfReport {
             psf: dest,
             loaded,

@@ -9,7 +9,9 @@ pub mod pairing;
 
 use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::ScratchDir;
+use crate::io::lock::{lock_output_dir, OutputLock};
 use crate::layout::{BACKGROUND_SUFFIX, CATALOG_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX};
+use crate::pipeline::resume::{forget_record, record_file, Provenance};
 use crate::prep::external::Tool;
 use config::{ResolvedFiles, SexConfig, DEFAULT_PARAM, DEFAULT_SEX};
 use gain::{image_gain, GainKey, GainMode};
@@ -74,11 +76,13 @@ pub struct Sextractor {
     tool: Tool,
     opts: SexOptions,
     files: ResolvedFiles,
+    _lock: OutputLock,
 }
 
 impl Sextractor {
     /// Finds the SExtractor binary and the configuration's files; checks the folders and
-    /// that the output folder can be written.
+    /// that the output folder can be written, and locks it (refused when another run
+    /// holds it).
     pub fn new(opts: SexOptions) -> Result<Sextractor> {
         let tool = Tool::find(
             "SExtractor",
@@ -100,9 +104,15 @@ impl Sextractor {
                 return Err(Error::file(dir, "no such folder"));
             }
         }
+        let lock = lock_output_dir(&opts.output, "sex_dre")?;
         drop(ScratchDir::new(&opts.output, "sex_dre")?);
         let files = opts.config.resolve_files();
-        Ok(Sextractor { tool, opts, files })
+        Ok(Sextractor {
+            tool,
+            opts,
+            files,
+            _lock: lock,
+        })
     }
 
     /// The configuration file used (None: the shipped one).
@@ -124,7 +134,36 @@ impl Sextractor {
         }
     }
 
-    /// Runs SExtractor on one pair; outputs appear only when it succeeded.
+    /// Whether `pair`'s outputs are complete and were made by this same SExtractor from the
+    /// same images, files and parameters (the record [`Sextractor::run`] writes beside them
+    /// says so): `sex_dre --resume` skips such a pair.
+    pub fn up_to_date(&self, pair: &ImagePair) -> bool {
+        let out_dir = self.output_dir(pair);
+        let record = record_file(&out_dir, &pair.name, "sex_dre");
+        if !record.is_file() {
+            return false;
+        }
+        let check = || -> Result<bool> {
+            let gain = match &self.opts.gain {
+                Some(mode) => Some(image_gain(&pair.measurement, mode, &self.opts.gain_key)?),
+                None => None,
+            };
+            let out_abs = std::path::absolute(&out_dir).at(&out_dir)?;
+            let scratch = ScratchDir::new(&out_abs, &format!("{}.sex_dre", pair.name))?;
+            let args = self.command_args(pair, scratch.path(), gain)?;
+            Ok(self.provenance(&args, scratch.path()).matches(&record))
+        };
+        check().unwrap_or(false)
+    }
+
+    fn provenance(&self, args: &[OsString], scratch: &Path) -> Provenance {
+        let mut p = Provenance::new("sex_dre");
+        p.command(&self.tool.path, args, scratch);
+        p
+    }
+
+    /// Runs SExtractor on one pair; outputs appear only when it succeeded, followed by a
+    /// record of what they were made from (see [`Sextractor::up_to_date`]).
     pub fn run(&self, pair: &ImagePair) -> Result<SexReport> {
         let out_dir = self.output_dir(pair);
         let made_dir = !out_dir.exists();
@@ -144,6 +183,9 @@ impl Sextractor {
         let out_abs = std::path::absolute(out_dir).at(out_dir)?;
         let scratch = ScratchDir::new(&out_abs, &format!("{}.sex_dre", pair.name))?;
         let args = self.command_args(pair, scratch.path(), gain)?;
+        let record = record_file(out_dir, &pair.name, "sex_dre");
+        let made_of = self.provenance(&args, scratch.path());
+        forget_record(&record)?;
         let run = self
             .tool
             .run(&args, None)
@@ -158,9 +200,11 @@ impl Sextractor {
             }
         }
         let objects = count_objects(&scratch.path().join(name(CATALOG_SUFFIX)))?;
-        for s in SUFFIXES {
-            scratch.commit(&name(s), out_dir.join(name(s)))?;
+        let outputs: Vec<PathBuf> = SUFFIXES.iter().map(|s| out_dir.join(name(s))).collect();
+        for (s, dest) in SUFFIXES.iter().zip(&outputs) {
+            scratch.commit(&name(s), dest)?;
         }
+        made_of.write(&record, &outputs)?;
         Ok(SexReport {
             catalog: out_dir.join(name(CATALOG_SUFFIX)),
             objects,
