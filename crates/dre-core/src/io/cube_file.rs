@@ -3,7 +3,9 @@
 //! per radius, with the grid in the header; the layout of the original's `modelbulge.fits`.
 
 use crate::error::{AtPath, Error, Result};
-use crate::io::fits::{check_whole_read, checked_hdu, open_fits, read_f64_key, write_fits, Card};
+use crate::io::fits::{
+    check_whole_read, checked_hdu, count_hdus, open_fits, read_f64_key, write_fits, AtWrite, Card,
+};
 use crate::model::cube::{Axis, Grid, ModelCube};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::{ImageDescription, ImageType};
@@ -107,7 +109,7 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
 }
 
 fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
-    let n = f.num_hdus().at(path)?;
+    let n = count_hdus(f, path)?;
     for i in 0..n {
         let hdu = checked_hdu(f, i, path)?;
         if let HduInfo::ImageInfo { shape, .. } = &hdu.info {
@@ -137,9 +139,9 @@ pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> R
         dimensions: &dims,
     };
     write_fits(path, Some(&desc), |f| {
-        let hdu = f.primary_hdu().at(path)?;
+        let hdu = f.primary_hdu().at_write(path)?;
         for card in grid.cards().iter().chain(extra) {
-            card.write(f, &hdu).at(path)?;
+            card.write(f, &hdu).at_write(path)?;
         }
         let width = nr * b;
         let mut strip = vec![0f32; b * width];
@@ -154,7 +156,7 @@ pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> R
                 }
                 let start = (plane * nt + t) * strip.len();
                 hdu.write_section(f, start, start + strip.len(), &strip)
-                    .at(path)?;
+                    .at_write(path)?;
             }
         }
         Ok(())

@@ -4,8 +4,11 @@
 use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::PendingFile;
 use crate::io::compression::Compression;
+use hdf5::types::{FloatSize, TypeDescriptor};
 use ndarray::ArrayView2;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// One object's cut: three square images of `size` x `size` pixels, row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +30,52 @@ pub struct CutReader {
     path: PathBuf,
     file: hdf5::File,
     names: Vec<String>,
+    warnings: Mutex<BTreeSet<String>>,
+}
+
+/// The largest cut side read (pixels): cuts are BOXSIZE (128) wide; a corrupt dataspace may
+/// claim anything, and its fill value would be read without a byte of data on disk.
+pub const MAX_CUT_SIDE: usize = 4096;
+
+/// Opens an HDF5 file read-only, with a message that says why it cannot be read: not an
+/// HDF5 file, truncated, locked by another process, or otherwise unreadable.
+pub(crate) fn open_h5(path: &Path) -> Result<hdf5::File> {
+    if !path.is_file() {
+        return Err(Error::file(path, "no such file"));
+    }
+    hdf5::File::open(path).map_err(|e| {
+        let text = e.to_string();
+        let low = text.to_lowercase();
+        let why = if low.contains("truncated file") {
+            "truncated HDF5 file"
+        } else if low.contains("signature not found") {
+            "not an HDF5 file"
+        } else if low.contains("unable to lock") {
+            "locked by another process (HDF5 file locking; is another run writing it?)"
+        } else {
+            "unreadable HDF5 file (corrupted?)"
+        };
+        Error::file(path, format!("{why}: {text}"))
+    })
+}
+
+/// An HDF5 write or close error, said plainly: HDF5's message runs over a line with the
+/// temporary's name, buffer addresses and a timestamp; the OS's reason is what matters.
+pub(crate) fn h5_write_error(dest: &Path, e: hdf5::Error) -> Error {
+    let text = e.to_string();
+    let os = text
+        .split_once("error message = '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(m, _)| m.to_string());
+    match os {
+        Some(m) => Error::file(dest, format!("could not write the file completely: {m}")),
+        None => Error::file(dest, format!("could not write the file: {text}")),
+    }
+}
+
+/// The element type of a dataset, as h5py would name it (`float32`, `uint8`, `bool`).
+fn element_type(d: &hdf5::Dataset) -> hdf5::Result<TypeDescriptor> {
+    d.dtype()?.to_descriptor()
 }
 
 impl CutReader {
@@ -34,15 +83,17 @@ impl CutReader {
     /// [`CutReader::read`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        if !path.is_file() {
-            return Err(Error::file(&path, "no such file"));
-        }
-        let file = hdf5::File::open(&path).map_err(|e| {
-            Error::file(&path, format!("not a readable HDF5 file (truncated?): {e}"))
-        })?;
-        let mut names = file.member_names().at(&path)?;
+        let file = open_h5(&path)?;
+        let mut names = file
+            .member_names()
+            .map_err(|e| Error::file(&path, format!("unreadable (corrupted?): {e}")))?;
         names.sort();
-        Ok(CutReader { path, file, names })
+        Ok(CutReader {
+            path,
+            file,
+            names,
+            warnings: Mutex::new(BTreeSet::new()),
+        })
     }
 
     /// The file's path, as given to [`CutReader::open`].
@@ -55,33 +106,59 @@ impl CutReader {
         &self.names
     }
 
+    /// What was read but is not as `make_cuts` writes it (float64 images, integer
+    /// segments), each once per file, as `PATH: message` lines.
+    pub fn warnings(&self) -> Vec<String> {
+        let w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        w.iter()
+            .map(|m| format!("{}: {m}", self.path.display()))
+            .collect()
+    }
+
+    fn warn(&self, msg: String) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(msg);
+    }
+
     /// Reads one object; a missing or malformed dataset is an error of that object only.
+    ///
+    /// `obj` and `rms` are float32 (float64 is read as float32, with a warning); `seg` is
+    /// bool (integers are read as non-zero = in the segment, with a warning). Any other
+    /// type, a shape that is not one square image for all three, or a side above
+    /// [`MAX_CUT_SIDE`] is refused before any data is read.
     pub fn read(&self, name: &str) -> Result<Cut> {
         let err = |m: String| Error::object(&self.path, name, m);
-        let group = self.file.group(name).map_err(|e| err(e.to_string()))?;
-        let read_f32 = |ds: &str| -> Result<(Vec<f32>, Vec<usize>)> {
-            let d = group
-                .dataset(ds)
-                .map_err(|_| err(format!("no `{ds}` dataset")))?;
-            let v = d.read_raw::<f32>().map_err(|e| err(format!("{ds}: {e}")))?;
-            Ok((v, d.shape()))
+        let corrupt =
+            |what: &str, e: hdf5::Error| err(format!("{what} unreadable (corrupted file?): {e}"));
+        let group = self.file.group(name).map_err(|e| {
+            if self.file.dataset(name).is_ok() {
+                err("is a dataset, not a group holding obj, seg and rms".into())
+            } else {
+                corrupt("group", e)
+            }
+        })?;
+        let members = group.member_names().map_err(|e| corrupt("group", e))?;
+        let open = |ds: &str| -> Result<(hdf5::Dataset, TypeDescriptor, Vec<usize>)> {
+            if !members.iter().any(|m| m == ds) {
+                return Err(err(format!("no `{ds}` dataset")));
+            }
+            let d = group.dataset(ds).map_err(|e| {
+                if group.group(ds).is_ok() {
+                    err(format!("`{ds}` is a group, not a dataset"))
+                } else {
+                    corrupt(&format!("`{ds}`"), e)
+                }
+            })?;
+            let t = element_type(&d).map_err(|e| corrupt(&format!("`{ds}` type"), e))?;
+            let shape = d.shape();
+            Ok((d, t, shape))
         };
-        let (obj, shape) = read_f32("obj")?;
-        let (rms, rms_shape) = read_f32("rms")?;
-        let seg_ds = group
-            .dataset("seg")
-            .map_err(|_| err("no `seg` dataset".into()))?;
-        let seg_shape = seg_ds.shape();
-        let seg = match seg_ds.read_raw::<bool>() {
-            Ok(v) => v,
-            // Segments written as integers (e.g. SExtractor labels) count where non-zero.
-            Err(_) => seg_ds
-                .read_raw::<i64>()
-                .map_err(|e| err(format!("seg: {e}")))?
-                .into_iter()
-                .map(|v| v != 0)
-                .collect(),
-        };
+        let (obj, obj_t, shape) = open("obj")?;
+        let (rms, rms_t, rms_shape) = open("rms")?;
+        let (seg, seg_t, seg_shape) = open("seg")?;
+
         if shape.len() != 2 || shape[0] != shape[1] {
             return Err(err(format!("obj has shape {shape:?}, not a square image")));
         }
@@ -90,6 +167,51 @@ impl CutReader {
                 "obj {shape:?}, seg {seg_shape:?} and rms {rms_shape:?} differ in shape"
             )));
         }
+        if shape[0] > MAX_CUT_SIDE {
+            return Err(err(format!(
+                "obj is {0} x {0} pixels, larger than any cut ({MAX_CUT_SIDE} at most)",
+                shape[0]
+            )));
+        }
+        for (ds, t) in [("obj", &obj_t), ("rms", &rms_t)] {
+            match t {
+                TypeDescriptor::Float(FloatSize::U4) => {}
+                TypeDescriptor::Float(FloatSize::U8) => self.warn(format!(
+                    "{ds} is float64, read as float32 (make_cuts writes float32)"
+                )),
+                t => return Err(err(format!("{ds} is {t}, expected float32 (or float64)"))),
+            }
+        }
+        let seg_is_int = match &seg_t {
+            TypeDescriptor::Boolean => false,
+            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => true,
+            t => {
+                return Err(err(format!(
+                    "seg is {t}, expected bool (or integers: non-zero in the segment)"
+                )))
+            }
+        };
+        if seg_is_int {
+            self.warn(format!(
+                "seg is {seg_t}, read as non-zero = in the segment (make_cuts writes bool)"
+            ));
+        }
+
+        let read_f32 = |d: &hdf5::Dataset, ds: &str| {
+            d.read_raw::<f32>()
+                .map_err(|e| corrupt(&format!("`{ds}`"), e))
+        };
+        let obj = read_f32(&obj, "obj")?;
+        let rms = read_f32(&rms, "rms")?;
+        let seg = if seg_is_int {
+            seg.read_raw::<i64>()
+                .map_err(|e| corrupt("`seg`", e))?
+                .into_iter()
+                .map(|v| v != 0)
+                .collect()
+        } else {
+            seg.read_raw::<bool>().map_err(|e| corrupt("`seg`", e))?
+        };
         Ok(Cut {
             name: name.to_string(),
             size: shape[0],
@@ -112,7 +234,8 @@ impl CutWriter {
     /// compressed with `compression`.
     pub fn create(path: impl AsRef<Path>, compression: Compression) -> Result<Self> {
         let pending = PendingFile::new(path.as_ref())?;
-        let file = hdf5::File::create(pending.path()).at(pending.dest())?;
+        let file =
+            hdf5::File::create(pending.path()).map_err(|e| h5_write_error(pending.dest(), e))?;
         Ok(CutWriter {
             pending,
             file,
@@ -124,14 +247,17 @@ impl CutWriter {
     pub fn add(&mut self, cut: &Cut) -> Result<()> {
         let path = self.pending.dest().to_path_buf();
         let shape = (cut.size, cut.size);
-        let g = self.file.create_group(&cut.name).at(&path)?;
+        let g = self
+            .file
+            .create_group(&cut.name)
+            .map_err(|e| h5_write_error(&path, e))?;
         let write_f32 = |name: &str, v: &[f32]| -> Result<()> {
             let view = ArrayView2::from_shape(shape, v).at(&path)?;
             self.compression
                 .apply(g.new_dataset_builder())
                 .with_data(view)
                 .create(name)
-                .at(&path)
+                .map_err(|e| h5_write_error(&path, e))
                 .map(drop)
         };
         write_f32("obj", &cut.obj)?;
@@ -140,14 +266,15 @@ impl CutWriter {
             .apply(g.new_dataset_builder())
             .with_data(seg)
             .create("seg")
-            .at(&path)?;
+            .map_err(|e| h5_write_error(&path, e))?;
         write_f32("rms", &cut.rms)
     }
 
     /// Closes the file and renames it into place.
     pub fn finish(self) -> Result<()> {
         let CutWriter { pending, file, .. } = self;
-        file.close().at(pending.dest())?;
+        file.close()
+            .map_err(|e| h5_write_error(pending.dest(), e))?;
         pending.commit()
     }
 }

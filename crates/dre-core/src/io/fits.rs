@@ -4,7 +4,7 @@
 //! the file's length before anything is allocated for it. Also header cards and key
 //! reading with errors a user can act on.
 
-use crate::error::{AtPath, Error, Result};
+use crate::error::{Error, Result};
 use crate::io::atomic::PendingFile;
 use fitsio::hdu::FitsHdu;
 use fitsio::images::{ImageDescription, ImageType};
@@ -191,6 +191,31 @@ fn status_message(status: c_int) -> String {
     }
 }
 
+/// Attaches the file being written to a fitsio error; a write error (a full disk) says the
+/// OS's reason, read as soon as the write failed.
+pub(crate) trait AtWrite<T> {
+    fn at_write(self, dest: &Path) -> Result<T>;
+}
+
+impl<T> AtWrite<T> for fitsio::errors::Result<T> {
+    fn at_write(self, dest: &Path) -> Result<T> {
+        const WRITE_ERROR: c_int = 106;
+        self.map_err(|e| match e {
+            fitsio::errors::Error::Fits(fe) if fe.status == WRITE_ERROR => {
+                let os = std::io::Error::last_os_error();
+                Error::file(
+                    dest,
+                    format!(
+                        "could not write the file completely: {os}; {} (cfitsio status {})",
+                        fe.message, fe.status
+                    ),
+                )
+            }
+            e => Error::file(dest, fits_message(e)),
+        })
+    }
+}
+
 /// cfitsio's own words, without the Debug dressing of fitsio's error.
 pub(crate) fn fits_message(e: fitsio::errors::Error) -> String {
     match e {
@@ -199,19 +224,51 @@ pub(crate) fn fits_message(e: fitsio::errors::Error) -> String {
     }
 }
 
+/// The number of HDUs of `f`, the file at `path`. Unlike fitsio's `num_hdus`, which stops
+/// silently at the first HDU cfitsio cannot read, a corrupt header is an error naming it.
+pub(crate) fn count_hdus(f: &mut FitsFile, path: &Path) -> Result<usize> {
+    const END_OF_FILE: c_int = 107;
+    let mut n = 0;
+    loop {
+        let (mut status, mut kind): (c_int, c_int) = (0, 0);
+        // SAFETY: `f` is open; HDU numbers count from 1.
+        unsafe {
+            fitsio::sys::ffcmsg();
+            fitsio::sys::ffmahd(f.as_raw(), n as c_int + 1, &mut kind, &mut status);
+        }
+        match status {
+            0 => n += 1,
+            END_OF_FILE if n > 0 => break,
+            s => {
+                return Err(Error::file(
+                    path,
+                    format!("HDU {}: unreadable header: {}", n + 1, status_message(s)),
+                ))
+            }
+        }
+    }
+    // Back to the primary HDU, where fitsio expects a freshly opened file.
+    let (mut status, mut kind): (c_int, c_int) = (0, 0);
+    // SAFETY: as above; HDU 1 exists.
+    unsafe { fitsio::sys::ffmahd(f.as_raw(), 1, &mut kind, &mut status) };
+    Ok(n)
+}
+
 /// Moves to HDU `i` (from 0) of `f`, the file at `path`, and checks that the data its
 /// header declares lies within the file, so that no reader allocates for data that is not
 /// there (a 5 KB file may claim a 200000 x 200000 image).
 pub(crate) fn checked_hdu(f: &mut FitsFile, i: usize, path: &Path) -> Result<FitsHdu> {
     let hdu = f
         .hdu(i)
-        .map_err(|e| Error::file(path, format!("HDU {i}: {}", fits_message(e))))?;
+        .map_err(|e| Error::file(path, format!("HDU {}: {}", i + 1, fits_message(e))))?;
     check_data_in_file(f, i, path)?;
     Ok(hdu)
 }
 
-/// Checks the current HDU (number `i`, for the message) of `f` against the file's length.
+/// Checks the current HDU (number `i` from 0; messages count from 1, as FITS does) of `f`
+/// against the file's length.
 fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
+    let i = i + 1;
     let mut status: c_int = 0;
     let key = |f: &mut FitsFile, k: &str, default: i64, status: &mut c_int| -> i64 {
         let Ok(name) = CString::new(k) else {
@@ -243,7 +300,7 @@ fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
     let pcount = key(f, "PCOUNT", 0, &mut status);
     let gcount = key(f, "GCOUNT", 1, &mut status);
     if !(0..=999).contains(&naxis) {
-        return Err(Error::file(path, format!("HDU {i}: NAXIS = {naxis}")));
+        return Err(Error::file(path, format!("HDU {}: NAXIS = {naxis}", i + 1)));
     }
     let mut axes = Vec::with_capacity(naxis as usize);
     for k in 1..=naxis {
@@ -417,10 +474,10 @@ pub fn write_image(
         dimensions: &dims,
     };
     write_fits(path, Some(&desc), |f| {
-        let hdu = f.primary_hdu().at(path)?;
-        hdu.write_image(f, data).at(path)?;
+        let hdu = f.primary_hdu().at_write(path)?;
+        hdu.write_image(f, data).at_write(path)?;
         for c in cards {
-            c.write(f, &hdu).at(path)?;
+            c.write(f, &hdu).at_write(path)?;
         }
         Ok(())
     })

@@ -1,7 +1,7 @@
 //! One image HDU of a FITS file, read a window at a time (survey tiles can be large).
 
 use crate::error::{Error, Result};
-use crate::io::fits::{checked_hdu, fits_message as message, open_fits};
+use crate::io::fits::{checked_hdu, count_hdus, fits_message as message, open_fits};
 use crate::prep::window::Window;
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::ReadImage;
@@ -25,9 +25,7 @@ impl ImageHdu {
     pub fn open(path: impl AsRef<Path>, ext: usize) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut file = open_fits(&path)?;
-        let n = file
-            .num_hdus()
-            .map_err(|e| Error::file(&path, message(e)))?;
+        let n = count_hdus(&mut file, &path)?;
         let mut seen = 0;
         for i in 0..n {
             // Windows are small, but a header larger than its file is corrupt: one clear

@@ -3,7 +3,7 @@
 //! (the Summary keeps SExtractor's J, E, D, I columns as they are).
 
 use crate::error::{AtPath, Error, Result};
-use crate::io::fits::{checked_hdu, open_fits, write_fits};
+use crate::io::fits::{checked_hdu, count_hdus, open_fits, write_fits, AtWrite};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::tables::{ColumnDataType, ColumnDescription, ConcreteColumnDescription};
 use fitsio::FitsFile;
@@ -208,7 +208,7 @@ impl Table {
 pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
     let path = path.as_ref();
     let mut f = open_fits(path)?;
-    let n = f.num_hdus().at(path)?;
+    let n = count_hdus(&mut f, path)?;
     let mut tables: Vec<FitsHdu> = Vec::new();
     let mut first_table = None;
     for i in 0..n {
@@ -330,12 +330,12 @@ pub fn write_table(path: impl AsRef<Path>, table: &Table) -> Result<()> {
         .collect::<fitsio::errors::Result<_>>()
         .at(path)?;
     write_fits(path, None, |f| {
-        let hdu = f.create_table("", &descs).at(path)?;
+        let hdu = f.create_table("", &descs).at_write(path)?;
         for (i, col) in table.columns.iter().enumerate() {
-            write_column(f, &hdu, i, col).at(path)?;
+            write_column(f, &hdu, i, col).at_write(path)?;
             if let Some(tdim) = &col.tdim {
                 hdu.write_key(f, &format!("TDIM{}", i + 1), tdim.clone())
-                    .at(path)?;
+                    .at_write(path)?;
             }
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! properties.
 
 mod cutting_golden;
+mod faults_io;
 mod golden_io;
 mod render_golden;
 mod render_props;
