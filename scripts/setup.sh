@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what DRE needs on Debian 12 (run by demo.sh and test.sh; safe to re-run):
 # the C libraries the Rust crates link (HDF5, CFITSIO), SExtractor and PSFEx, and a Python
-# virtual environment with the real astropy/h5py used to check our files.
+# virtual environment (target/pyenv) with the real astropy/h5py used to check our files and
+# the Python package dre_rs with its notebook dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,4 +41,13 @@ fi
 target/pyenv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 
 echo "== building (release)"
-cargo build --release --workspace --quiet
+cargo build --release --workspace --exclude dre-py --quiet
+
+# The Python package dre_rs, built once by maturin in the workspace's target folder (so it
+# reuses the release build of dre-core above) and installed into target/pyenv.
+echo "== building the Python package dre_rs (crates/dre-py) into target/pyenv"
+rm -rf target/wheels
+target/pyenv/bin/maturin build --release --quiet -m crates/dre-py/Cargo.toml \
+  -i target/pyenv/bin/python --target-dir target -o target/wheels
+target/pyenv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+  target/wheels/dre_rs-*.whl

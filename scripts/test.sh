@@ -2,7 +2,8 @@
 # Runs the whole test suite: style (rustfmt, clippy with and without the `cuda` feature),
 # Rust unit and integration tests (golden comparisons against the original Python DRE, bad
 # input, the real SExtractor/PSFEx), then the interoperability tests that open our files
-# with the real astropy and h5py.
+# with the real astropy and h5py, and the Python package dre_rs (its golden comparisons, the
+# original's notebook calls and the example notebook through a Jupyter kernel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,8 +12,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features dre-cli/cuda -- -D warnings
 echo "== cargo test"
-cargo test --release --workspace
+# dre-py (the Python package) is built by maturin in setup.sh and tested by pytest below.
+cargo test --release --workspace --exclude dre-py
 echo "== the cuda feature: build, and its GPU tests (they say 'skipped' where there is no GPU)"
 cargo test --release -p dre-core -p dre-cli --features dre-cli/cuda -- gpu
-echo "== python interoperability tests"
+echo "== python tests: interoperability, and the Python package dre_rs with its notebook"
 DRE_BIN_DIR="$PWD/target/release" target/pyenv/bin/python -m pytest -q tests/python

@@ -41,6 +41,19 @@ impl Psf {
         Ok(())
     }
 
+    /// A PSF from an image in memory (row-major, `height` x `width`; the Python package's
+    /// arrays), made as one read from a file: refused if a pixel is not finite or the pixels
+    /// sum to no positive flux, negatives set to 0, normalised to sum 1.
+    pub fn from_image(width: usize, height: usize, data: Vec<f32>) -> Result<Psf> {
+        let psf = Psf {
+            width,
+            height,
+            data,
+        };
+        psf.check_shape()?;
+        normalise(psf.width, psf.height, psf.data)
+    }
+
     /// How an even-sized PSF is centred, for a warning (None for an odd-sized one, which is
     /// centred on its middle pixel). The convolution is scipy's `fftconvolve(mode='same')`:
     /// it takes pixel ((P-1)/2) (integer division) as the PSF's centre on each axis, so a PSF
