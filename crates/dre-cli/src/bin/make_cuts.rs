@@ -181,6 +181,9 @@ fn options(args: &Args) -> Result<CutOptions, String> {
 }
 
 fn print_report(r: &CutReport, args: &Args, out: &Reporter) {
+    for w in &r.warnings {
+        out.warn(w);
+    }
     out.info(format!(
         "{}: {} cuts, {} skipped",
         r.name,
@@ -196,6 +199,7 @@ fn print_report(r: &CutReport, args: &Args, out: &Reporter) {
             (s.nan, "NaN in the science image"),
             (s.off_image, "cut leaves the image"),
             (s.no_centroid, "no centroid"),
+            (s.unusable, "no usable pixel under the segment"),
         ];
         for (n, why) in reasons.iter().filter(|(n, _)| *n > 0) {
             out.note(format!("{}: {n} skipped: {why}", r.name));

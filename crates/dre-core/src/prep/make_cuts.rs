@@ -9,6 +9,7 @@ use crate::io::cuts::{Cut, CutWriter};
 use crate::io::image::ImageHdu;
 use crate::io::table::{read_catalog, Table};
 use crate::layout;
+use crate::output::summary::duplicate_keys;
 use crate::pipeline::resume::{forget_record, record_file, Provenance};
 use crate::prep::centroid::{centroid, CentroidMode};
 use crate::prep::segment::clean_mask;
@@ -133,12 +134,21 @@ pub struct Skipped {
     pub off_image: usize,
     /// Re-centring found no centroid.
     pub no_centroid: usize,
+    /// No usable pixel under the segment: an infinite pixel in the background-subtracted
+    /// image, no positive finite rms, or nothing but NaN (each also a warning).
+    pub unusable: usize,
 }
 
 impl Skipped {
     /// Objects not cut, for any reason.
     pub fn total(&self) -> usize {
-        self.near_edge + self.stars + self.filtered + self.nan + self.off_image + self.no_centroid
+        self.near_edge
+            + self.stars
+            + self.filtered
+            + self.nan
+            + self.off_image
+            + self.no_centroid
+            + self.unusable
     }
 }
 
@@ -153,6 +163,9 @@ pub struct CutReport {
     pub cut: usize,
     /// Catalogue objects left out, by reason.
     pub skipped: Skipped,
+    /// Lines `PATH: [object NAME: ]message` about the check images: objects left out for
+    /// their pixels, and (once per image) objects cut with pixels dre will leave out.
+    pub warnings: Vec<String>,
 }
 
 /// What a tile's cut file is made from: its five input files and the options.
@@ -204,6 +217,7 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
     // empty file, as in the original.
     let mut writer = CutWriter::create(&out_path, opts.compression)?;
     let mut skipped = Skipped::default();
+    let mut notes = Notes::default();
     let mut cut = 0;
     // SExtractor's catalogue of a multi-extension image is already in extension order.
     for (ext, imgs) in &mut images {
@@ -216,7 +230,7 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
                 }
             };
             let name = object_name(*ext as u32, catalog.number[row]);
-            match imgs.cut(&window, catalog.number[row], name, opts)? {
+            match imgs.cut(&window, catalog.number[row], name, opts, inputs, &mut notes)? {
                 Ok(c) => {
                     writer.add(&c)?;
                     cut += 1;
@@ -232,7 +246,52 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
         output: out_path,
         cut,
         skipped,
+        warnings: notes.into_warnings(inputs),
     })
+}
+
+/// What the check images held under the objects' segments, for the tile's warnings.
+#[derive(Default)]
+struct Notes {
+    /// One line per object left out.
+    refused: Vec<String>,
+    /// Objects cut with some segment pixels of rms <= 0 or not finite.
+    bad_rms: Vec<String>,
+    /// Objects cut with some NaN segment pixels in the background-subtracted image.
+    nan_data: Vec<String>,
+}
+
+impl Notes {
+    fn into_warnings(self, inputs: &TileInputs) -> Vec<String> {
+        let mut out = self.refused;
+        let few = |names: &[String]| {
+            const SHOWN: usize = 5;
+            let mut s = names[..names.len().min(SHOWN)].join(", ");
+            if names.len() > SHOWN {
+                s.push_str(&format!(" and {} more", names.len() - SHOWN));
+            }
+            s
+        };
+        if !self.bad_rms.is_empty() {
+            out.push(format!(
+                "{}: {} objects ({}) have an rms <= 0 or not finite under their segment: cut \
+                 as they are, dre leaves those pixels out of their fit",
+                inputs.rms.display(),
+                self.bad_rms.len(),
+                few(&self.bad_rms)
+            ));
+        }
+        if !self.nan_data.is_empty() {
+            out.push(format!(
+                "{}: {} objects ({}) have NaN pixels under their segment (no background \
+                 there?): cut as they are, dre leaves those pixels out of their fit",
+                inputs.nb.display(),
+                self.nan_data.len(),
+                few(&self.nan_data)
+            ));
+        }
+        out
+    }
 }
 
 /// The catalogue columns the cutting needs, checked once.
@@ -268,7 +327,7 @@ impl Catalog {
                 .collect()
         };
         let number = non_negative("NUMBER", int("NUMBER")?)?;
-        let ext = if table.has("EXT_NUMBER") {
+        let ext: Vec<usize> = if table.has("EXT_NUMBER") {
             non_negative("EXT_NUMBER", int("EXT_NUMBER")?)?
                 .into_iter()
                 .map(|e| e as usize)
@@ -276,6 +335,18 @@ impl Catalog {
         } else {
             vec![0; number.len()]
         };
+        // Each object's cut is named by (EXT_NUMBER, NUMBER): a repeated one cannot be cut.
+        let keys: Vec<(i64, i64)> = ext
+            .iter()
+            .zip(&number)
+            .map(|(&e, &n)| (e as i64, n as i64))
+            .collect();
+        if let Some(d) = duplicate_keys(&keys, table.has("EXT_NUMBER")) {
+            return Err(Error::file(
+                path,
+                format!("{d}: each object needs its own (its cut is named EE_NNNN)"),
+            ));
+        }
         let filters = opts
             .filters
             .iter()
@@ -312,6 +383,7 @@ enum Reject {
     Nan,
     OffImage,
     NoCentroid,
+    Unusable,
 }
 
 impl Reject {
@@ -323,6 +395,7 @@ impl Reject {
             Reject::Nan => &mut s.nan,
             Reject::OffImage => &mut s.off_image,
             Reject::NoCentroid => &mut s.no_centroid,
+            Reject::Unusable => &mut s.unusable,
         } += 1;
     }
 }
@@ -401,6 +474,8 @@ impl TileImages {
         number: u64,
         name: String,
         opts: &CutOptions,
+        inputs: &TileInputs,
+        notes: &mut Notes,
     ) -> Result<std::result::Result<Cut, Reject>> {
         let science: Vec<f32> = self.tile.window(window)?;
         if sum_is_nan(&science) {
@@ -422,6 +497,51 @@ impl TileImages {
             obj = shift_cubic(&obj, size, dy, dx);
             rms = shift_cubic(&rms, size, dy, dx);
             seg = shift_nearest(&seg, size, dy, dx);
+        }
+        // What dre will find under the segment: refused here if it could not fit the object.
+        let under = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .zip(&seg)
+                .filter_map(|(&x, &s)| s.then_some(x))
+                .collect()
+        };
+        let (data, noise) = (under(&obj), under(&rms));
+        let rms_ok = |r: f32| r.is_finite() && r > 0.0;
+        let infinite = data.iter().filter(|d| d.is_infinite()).count();
+        let refuse = if infinite > 0 {
+            Some((
+                &inputs.nb,
+                format!("{infinite} infinite pixels under its segment"),
+            ))
+        } else if !noise.iter().any(|&r| rms_ok(r)) {
+            Some((
+                &inputs.rms,
+                "no positive finite rms under its segment (zero, negative or NaN noise)".into(),
+            ))
+        } else if !data
+            .iter()
+            .zip(&noise)
+            .any(|(d, &r)| !d.is_nan() && rms_ok(r))
+        {
+            Some((
+                &inputs.nb,
+                "no pixel under its segment has both data and a positive finite rms".into(),
+            ))
+        } else {
+            None
+        };
+        if let Some((file, why)) = refuse {
+            notes.refused.push(format!(
+                "{}: object {name}: {why}: left out",
+                file.display()
+            ));
+            return Ok(Err(Reject::Unusable));
+        }
+        if noise.iter().any(|&r| !rms_ok(r)) {
+            notes.bad_rms.push(name.clone());
+        }
+        if data.iter().any(|d| d.is_nan()) {
+            notes.nan_data.push(name.clone());
         }
         Ok(Ok(Cut {
             name,
