@@ -15,11 +15,14 @@ use std::process::ExitCode;
 /// default: the default cube's steps 0.1 in log R_e, 0.1 in q, 15 deg, 1 in n), for all
 /// matched galaxies and by S/N bin. Theta is scored for galaxies with true q <= 0.8 only.
 ///
-/// The truth CSV is dre_simulate's (X, Y, N_SERSIC, Q, THETA, LOG_RE, SNR); rows with a
-/// TYPE other than `gal` are skipped. --radius-column names another radius column to take
-/// log10 of (A_HLR, the semi-major radius of the golden truth, for a semi-major cube).
+/// The truth CSV is dre_simulate's (X, Y, N_SERSIC, Q, THETA, LOG_RE, SNR); rows whose TYPE
+/// is `star` are skipped. --radius-column names another radius column to take log10 of
+/// (A_HLR, the semi-major radius of the golden truth, for a semi-major cube). A malformed
+/// row (another number of fields than the header's, a TYPE other than gal or star, a value
+/// that is not a finite number) is refused with its line number, never skipped.
 ///
-/// Exit status: 0, or 1 when a file cannot be read (one line on stderr), 2 for bad arguments.
+/// Exit status: 0, or 1 when a file cannot be read or a truth row is malformed (one line on
+/// stderr), 2 for bad arguments.
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
