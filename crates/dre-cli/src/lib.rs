@@ -10,7 +10,7 @@ pub mod args;
 mod reporter;
 mod shell;
 
-pub use reporter::Reporter;
+pub use reporter::{Position, Reporter};
 pub use shell::{
     exit_status, init_threads, main, single_dash_longs, Failure, Outcome, Tool, EXIT_FAILED,
     EXIT_OK, EXIT_USAGE,

@@ -12,8 +12,8 @@ pub struct Reporter {
     prog: &'static str,
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
-    /// What the run is working on, for the line of a run stopped by a signal.
-    position: Mutex<Option<String>>,
+    /// Where the run is, for the line of a run stopped by a signal.
+    position: Mutex<Option<Position>>,
     /// Set when the run is being stopped: nothing more is printed but the last line.
     silenced: AtomicBool,
 }
@@ -30,13 +30,20 @@ impl Reporter {
     }
 
     /// Says what the run is working on now (`tile NAME (3/20)`): a run stopped by a signal
-    /// says it stopped there.
+    /// says it stopped at it.
     pub fn working_on(&self, what: impl Into<String>) {
-        *self.position.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.into());
+        *self.position.lock().unwrap_or_else(|e| e.into_inner()) = Some(Position::At(what.into()));
     }
 
-    /// What the run was last working on.
-    pub fn position(&self) -> Option<String> {
+    /// Says the run has finished `what` (`tile NAME (3/20)`) and not started the next: a
+    /// run stopped by a signal says it stopped after it.
+    pub fn done_with(&self, what: impl Into<String>) {
+        *self.position.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Position::After(what.into()));
+    }
+
+    /// Where the run is.
+    pub fn position(&self) -> Option<Position> {
         self.position
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -158,6 +165,15 @@ impl Reporter {
             b.finish_and_clear();
         }
     }
+}
+
+/// Where a run is: at an item (working on it), or after one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// Working on this item.
+    At(String),
+    /// This item is finished, the next not started.
+    After(String),
 }
 
 /// The non-empty lines of `msg`, trimmed and joined with "; ".

@@ -17,7 +17,7 @@
 //! 129), as a shell reports a process killed by it. Complete outputs stay, so a rerun with
 //! `--resume` goes on where the run stopped.
 
-use crate::Reporter;
+use crate::{Position, Reporter};
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -240,10 +240,18 @@ fn signal_name(sig: i32) -> String {
 }
 
 /// The one line a stopped run prints.
-fn stop_line(sig: i32, position: Option<String>, cleanup: dre::Cleanup, resumable: bool) -> String {
+fn stop_line(
+    sig: i32,
+    position: Option<Position>,
+    cleanup: dre::Cleanup,
+    resumable: bool,
+) -> String {
     let mut line = format!("stopped by {}", signal_name(sig));
     match position {
-        Some(p) => line.push_str(&format!(" at {p}: its unfinished outputs were removed")),
+        Some(Position::At(p)) => {
+            line.push_str(&format!(" at {p}: its unfinished outputs were removed"))
+        }
+        Some(Position::After(p)) => line.push_str(&format!(" after {p}: no output was unfinished")),
         None => line.push_str(": unfinished outputs were removed"),
     }
     if cleanup.children > 0 {
@@ -402,7 +410,7 @@ mod tests {
             temporaries: 1,
         };
         assert_eq!(
-            stop_line(15, Some("tile b (2/20)".into()), c(0), true),
+            stop_line(15, Some(Position::At("tile b (2/20)".into())), c(0), true),
             "stopped by SIGTERM at tile b (2/20): its unfinished outputs were removed; the \
              outputs finished before are complete (run again with --resume to skip them)"
         );
@@ -410,7 +418,11 @@ mod tests {
             stop_line(2, None, c(1), false),
             "stopped by SIGINT: unfinished outputs were removed, 1 child process killed"
         );
-        assert!(stop_line(1, None, c(2), false).starts_with("stopped by SIGHUP"));
+        assert_eq!(
+            stop_line(1, Some(Position::After("tile a (1/2)".into())), c(2), false),
+            "stopped by SIGHUP after tile a (1/2): no output was unfinished, 2 child processes \
+             killed"
+        );
     }
 
     #[test]

@@ -167,6 +167,7 @@ impl Tool for Args {
         let progress = Progress {
             out,
             tile_start: Mutex::new(None),
+            tile: Mutex::new(String::new()),
         };
         let start = Instant::now();
         let r = dre::run(&cfg, &progress, &mut *fitter)?;
@@ -212,12 +213,15 @@ fn fitter(device: Device, cube: &Path, out: &Reporter) -> dre::Result<Box<dyn Fi
 struct Progress<'a> {
     out: &'a Reporter,
     tile_start: Mutex<Option<(Instant, f64)>>,
+    /// `tile NAME (3/20)` of the tile being fitted.
+    tile: Mutex<String>,
 }
 
 impl Observer for Progress<'_> {
     fn tile_started(&self, index: usize, total: usize, name: &str, objects: usize) {
-        self.out
-            .working_on(format!("tile {name} ({}/{total})", index + 1));
+        let tile = format!("tile {name} ({}/{total})", index + 1);
+        self.out.working_on(tile.clone());
+        *self.tile.lock().unwrap() = tile;
         *self.tile_start.lock().unwrap() = Some((Instant::now(), 0.0));
         self.out
             .start_bar(objects as u64, format!("({}/{total}) {name}", index + 1));
@@ -234,6 +238,7 @@ impl Observer for Progress<'_> {
     }
 
     fn tile_finished(&self, name: &str, r: &TileReport) {
+        self.out.done_with(self.tile.lock().unwrap().clone());
         self.out.finish_bar();
         for e in &r.failures {
             self.out.error(e);
@@ -256,9 +261,12 @@ impl Observer for Progress<'_> {
             "{name}: done before, skipped ({}/{total}, --resume)",
             index + 1
         ));
+        self.out
+            .done_with(format!("tile {name} ({}/{total})", index + 1));
     }
 
     fn tile_failed(&self, _name: &str, error: &dre::Error) {
+        self.out.done_with(self.tile.lock().unwrap().clone());
         self.out.finish_bar();
         self.out.error(error);
     }

@@ -124,16 +124,18 @@ impl Tool for Args {
             let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
             out.bar_message(inputs.name.clone());
             let at = format!("{}/{}", i + 1, tiles.len());
+            let tile = format!("tile {} ({at})", inputs.name);
             if self.resume.resume && cuts_up_to_date(&inputs, &self.output, &opts) {
                 out.info(format!(
                     "{}: done before, skipped ({at}, --resume)",
                     inputs.name
                 ));
                 skipped += 1;
+                out.done_with(tile);
                 out.advance(1);
                 continue;
             }
-            out.working_on(format!("tile {} ({at})", inputs.name));
+            out.working_on(tile.clone());
             match cut_tile(&inputs, &self.output, &opts) {
                 Ok(report) => print_report(&report, &self, out),
                 Err(e) => {
@@ -141,6 +143,7 @@ impl Tool for Args {
                     out.error(e);
                 }
             }
+            out.done_with(tile);
             out.advance(1);
         }
         out.finish_bar();

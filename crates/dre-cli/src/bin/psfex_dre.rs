@@ -99,16 +99,18 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
     let mut skipped = 0;
     for (i, cat) in catalogs.iter().enumerate() {
         let at = format!("{}/{total}", i + 1);
+        let item = format!("tile {} ({at})", cat.name);
         if args.resume.resume && psfex.up_to_date(cat) {
             out.info(format!(
                 "({at}) {}: done before, skipped (--resume)",
                 cat.name
             ));
             skipped += 1;
+            out.done_with(item);
             out.advance(1);
             continue;
         }
-        out.working_on(format!("tile {} ({at})", cat.name));
+        out.working_on(item.clone());
         match psfex.run(cat) {
             Ok(r) => {
                 for w in &r.warnings {
@@ -129,6 +131,7 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
                 out.error(e);
             }
         }
+        out.done_with(item);
         out.advance(1);
     }
     let ok = out.finish_run(failed, total, "tiles");

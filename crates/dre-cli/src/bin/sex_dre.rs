@@ -199,16 +199,18 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
     let mut skipped = 0;
     for (i, pair) in pairing.pairs.iter().enumerate() {
         let at = format!("{}/{total}", i + 1);
+        let item = format!("image {} ({at})", pair.name);
         if args.resume.resume && sex.up_to_date(pair) {
             out.info(format!(
                 "({at}) {}: done before, skipped (--resume)",
                 pair.name
             ));
             skipped += 1;
+            out.done_with(item);
             out.advance(1);
             continue;
         }
-        out.working_on(format!("image {} ({at})", pair.name));
+        out.working_on(item.clone());
         match sex.run(pair) {
             Ok(r) => {
                 for w in &r.warnings {
@@ -233,6 +235,7 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
                 out.error(e);
             }
         }
+        out.done_with(item);
         out.advance(1);
     }
     let ok = out.finish_run(failed, total, "images");

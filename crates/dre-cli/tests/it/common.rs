@@ -30,6 +30,17 @@ pub fn output(cmd: &mut Command) -> Output {
     child.wait_with_output().expect("binary runs")
 }
 
+/// `cmd.spawn()` with its output piped, outside any in-process HDF5 write (for tests that
+/// signal the process while it runs).
+pub fn spawn(cmd: &mut Command) -> std::process::Child {
+    let _spawning = SPAWNING.read().unwrap_or_else(|e| e.into_inner());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs")
+}
+
 /// A temporary working directory holding copies of the named golden folders/files.
 pub fn golden_workdir(items: &[&str]) -> tempfile::TempDir {
     let g = dre_testdata::golden();
@@ -66,7 +77,8 @@ pub fn golden_cube() -> PathBuf {
     dre_testdata::golden().join("cube_small.fits")
 }
 
-/// Every file below `dir`, for checking that no temporary file was left behind.
+/// Every file below `dir` but the runs' bookkeeping ([`is_bookkeeping`]), for checking
+/// that no temporary file was left behind.
 pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -74,10 +86,17 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 out.extend(all_files(&p));
-            } else {
+            } else if !is_bookkeeping(&p) {
                 out.push(p);
             }
         }
     }
     out
+}
+
+/// The hidden files a run leaves beside its outputs on purpose: the output folder's lock
+/// `.dre.lock` and the records `.NAME.TOOL.record` that `--resume` reads.
+pub fn is_bookkeeping(p: &Path) -> bool {
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    name == dre::LOCK_FILE || (name.starts_with('.') && name.ends_with(".record"))
 }

@@ -7,6 +7,7 @@ mod preprocess;
 mod dre_errors;
 mod dre_golden;
 mod faults_io;
+mod faults_runs;
 mod gpu;
 mod make_cube;
 mod make_cuts_cli;

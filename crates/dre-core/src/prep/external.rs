@@ -28,9 +28,10 @@ impl Drop for Listed {
     }
 }
 
-/// Kills every child process started by [`Tool::run`] that is still running, waits until
-/// each is gone (without reaping it: the thread that started it does), and refuses new
-/// children from then on. Returns how many were killed.
+/// Kills every child process started by [`Tool::run`] that is still running, with the
+/// processes it started (each child leads its own process group), waits until each is gone
+/// (without reaping it: the thread that started it does), and refuses new children from
+/// then on. Returns how many were killed.
 pub fn kill_children() -> usize {
     let pids = children().take().unwrap_or_default();
     for &pid in &pids {
@@ -39,7 +40,7 @@ pub fn kill_children() -> usize {
             // SAFETY: plain syscalls on a child of this process; waitid with WNOWAIT leaves
             // the child to be reaped by the thread waiting for it.
             unsafe {
-                libc::kill(p, libc::SIGKILL);
+                libc::kill(-p, libc::SIGKILL);
                 let mut info: libc::siginfo_t = std::mem::zeroed();
                 libc::waitid(
                     libc::P_PID,
@@ -90,6 +91,9 @@ impl Tool {
             cmd.current_dir(dir);
         }
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group, so that a stop kills what it started too.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let cannot =
             |e: std::io::Error| Error::Invalid(format!("cannot run {}: {e}", self.path.display()));
         let out = {
