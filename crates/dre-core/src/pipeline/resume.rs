@@ -249,7 +249,7 @@ mod tests {
             p
         };
         assert!(!prov(80.0).matches(&record), "no record yet");
-        prov(80.0).write(&record, &[out.clone()]).unwrap();
+        prov(80.0).write(&record, std::slice::from_ref(&out)).unwrap();
         assert!(prov(80.0).matches(&record));
         assert!(!prov(70.0).matches(&record), "another option");
         // Another tool's record never matches.
@@ -266,7 +266,7 @@ mod tests {
         assert!(prov(80.0).matches(&record));
         touch(&input, "longer data");
         assert!(!prov(80.0).matches(&record));
-        prov(80.0).write(&record, &[out.clone()]).unwrap();
+        prov(80.0).write(&record, std::slice::from_ref(&out)).unwrap();
         assert!(prov(80.0).matches(&record));
         // An output replaced or removed since.
         touch(&out, "other!");
@@ -286,7 +286,7 @@ mod tests {
         let record = dir.path().join("r");
         let mut p = Provenance::new("dre");
         p.unknown();
-        p.write(&record, &[out.clone()]).unwrap();
+        p.write(&record, std::slice::from_ref(&out)).unwrap();
         assert!(!p.matches(&record));
         for name in ["a b", "a%41", "tab\there", "new\nline", "t[1](2).fits"] {
             let path = PathBuf::from(name);
