@@ -1,6 +1,6 @@
-//! The flags several tools share (`-q/--quiet`, `--cpu N`, `--resume`) and the enumerated
-//! values of the tools' flags, as clap `ValueEnum`s mapped onto the library's types (the
-//! library knows nothing of clap).
+//! The flags several tools share (`-q/--quiet`, `--cpu N`, `--resume`, `--tiles`) and the
+//! enumerated values of the tools' flags, as clap `ValueEnum`s mapped onto the library's
+//! types (the library knows nothing of clap).
 
 use clap::{Args, ValueEnum};
 
@@ -36,6 +36,34 @@ pub struct Resume {
     /// every tile is done again
     #[arg(long)]
     pub resume: bool,
+}
+
+/// `--tiles NAME...` and `--tile-list FILE`, in the four pipeline tools: work on those
+/// tiles only (NAME: the image `Tiles/NAME.fits`), so that a script or an array task can
+/// split a survey.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Tiles {
+    /// Work on these tiles only (NAME of Tiles/NAME.fits); takes every word after it, so
+    /// put it last. A name with no input is an error
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub tiles: Vec<String>,
+
+    /// Work on the tiles named in FILE only, one name per line (blank lines and lines
+    /// starting with # left out); with --tiles, the tiles of either
+    #[arg(long, value_name = "FILE")]
+    pub tile_list: Option<std::path::PathBuf>,
+}
+
+impl Tiles {
+    /// The tiles selected; a selection makes the output folders' locks shared, so that
+    /// runs on other tiles may write beside this one.
+    pub fn selection(&self) -> dre::Result<dre::TileSelection> {
+        let s = dre::TileSelection::from_flags(&self.tiles, self.tile_list.as_deref())?;
+        if !s.is_all() {
+            dre::share_output_locks();
+        }
+        Ok(s)
+    }
 }
 
 /// `--compression LEVEL`: of the cut files (make_cuts) and of the chi files (dre).

@@ -14,6 +14,10 @@
 //!    mosaics ([`mosaic`]). [`run`] does steps 3 and 4 over a folder of cut files.
 //! 5. **Simulation**: tiles with known truth ([`simulate`]) and the score of a fit against
 //!    it ([`score`]).
+//! 6. **Surveys**: every tile of a folder through the four stages, in tasks run on this
+//!    machine or as a Slurm job array ([`plan_run`], [`run_local`], [`submit_slurm`],
+//!    [`run_survey_task`], [`survey_status`]); any tool on named tiles only
+//!    ([`TileSelection`]).
 //!
 //! The conventions every stage shares (stamp centre, angles, FITS positions, object names,
 //! twin models) are in [`conventions`]; the working-directory layout is in [`layout`].
@@ -34,6 +38,7 @@ mod output;
 mod pipeline;
 mod prep;
 mod sim;
+mod survey;
 
 pub use error::{Error, Result};
 
@@ -78,7 +83,7 @@ pub use output::mosaic::{mosaic, write_mosaic};
 pub use output::summary::{summary_table, FitRow};
 
 // ---- A whole run ----------------------------------------------------------------------
-pub use pipeline::run::{run, Observer, PsfSource, RunConfig, RunReport};
+pub use pipeline::run::{run, run_tiles, Observer, PsfSource, RunConfig, RunReport};
 pub use pipeline::tile::{fit_tile, TilePaths, TileReport};
 
 // ---- Runs that survive faults: locks, resumable runs, stopping on a signal ------------
@@ -89,3 +94,27 @@ pub use pipeline::stop::{clean_up_for_exit, Cleanup};
 // ---- Simulation and scoring -----------------------------------------------------------
 pub use sim::score::{fitted_from_summary, read_truth, score, Score, Steps, SNR_EDGES};
 pub use sim::simulate::{simulate, write_simulation, Galaxy, SimConfig, Simulation, Star};
+
+// ---- Surveys: every tile through the four stages, locally or as a Slurm job array -----
+pub use io::lock::share_output_locks;
+pub use pipeline::run::tile_up_to_date;
+pub use survey::config::{
+    CubeSettings, DeviceName, DreOptions, ExecutorKind, MakeCutsOptions, PsfexDreOptions,
+    RunSettings, SexDreOptions, SlurmSettings, SurveyConfig, CONFIG_FILE as SURVEY_CONFIG_FILE,
+    TEMPLATE as SURVEY_TEMPLATE,
+};
+pub use survey::executor::{
+    array_tasks, batch_script, ensure_cube, plan_run, run_local, run_progress, submit_slurm,
+    wait_slurm, RunObserver, RunRequest, SurveyProgress, SLURM_NOT_FOUND,
+};
+pub use survey::resume::DoneCheck;
+pub use survey::select::TileSelection;
+pub use survey::status::{survey_status, RunSummary, SurveyStatus, TileStatus};
+pub use survey::task::{
+    run_task as run_survey_task, signal_name, stage_args, StagePrograms, TaskIds, TaskObserver,
+    TaskReport,
+};
+pub use survey::tasks::{
+    format_time, split_tasks, RunPlan, Stage, StageRecord, Survey, TileRecord, TileState,
+    SURVEY_DIR,
+};

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dre::{load_fitter, read_cube, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
-use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Resume, Threads};
+use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Resume, Threads, Tiles};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -111,6 +111,9 @@ struct Args {
     resume: Resume,
 
     #[command(flatten)]
+    tiles: Tiles,
+
+    #[command(flatten)]
     quiet: Quiet,
 }
 
@@ -131,6 +134,7 @@ impl Tool for Args {
     }
 
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
+        let selected = self.tiles.selection()?;
         let device = if self.gpu {
             Device::Cuda(0)
         } else {
@@ -170,7 +174,7 @@ impl Tool for Args {
             tile: Mutex::new(String::new()),
         };
         let start = Instant::now();
-        let r = dre::run(&cfg, &progress, &mut *fitter)?;
+        let r = dre::run_tiles(&cfg, &selected, &progress, &mut *fitter)?;
         let skipped = if resume {
             format!(", {} skipped as done before", r.tiles_skipped)
         } else {

@@ -5,9 +5,9 @@ use dre::{
     cut_tile, cuts_up_to_date, list_tile_images, lock_output_dir, CutOptions, CutReport, Filter,
     TileInputs,
 };
-use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume};
+use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume, Tiles};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Cut BOXSIZE x BOXSIZE (128 x 128) images centred on the objects SExtractor found.
@@ -98,6 +98,9 @@ struct Args {
     resume: Resume,
 
     #[command(flatten)]
+    tiles: Tiles,
+
+    #[command(flatten)]
     quiet: Quiet,
 }
 
@@ -115,10 +118,16 @@ impl Tool for Args {
 
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
         let opts = options(&self).map_err(Failure::Usage)?;
+        let selected = self.tiles.selection()?;
         let tiles = list_tile_images(&self.input)?;
+        let missing = selected.missing(tiles.iter().map(|t| stem(t)));
+        let tiles = selected.filter(tiles, |t| stem(t));
+        for name in &missing {
+            out.error(format!("{}: no tile {name}.fits", self.input.display()));
+        }
+        let mut failed = !missing.is_empty();
         let _lock = lock_output_dir(&self.output, Self::NAME)?;
         out.start_bar(tiles.len() as u64, "make_cuts".into());
-        let mut failed = false;
         let mut skipped = 0;
         for (i, tile) in tiles.iter().enumerate() {
             let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
@@ -155,6 +164,11 @@ impl Tool for Args {
         }
         Ok(Outcome::all_ok_if(!failed))
     }
+}
+
+/// A tile's name: its file name without `.fits`.
+fn stem(tile: &Path) -> &str {
+    tile.file_stem().and_then(|s| s.to_str()).unwrap_or("")
 }
 
 fn options(args: &Args) -> Result<CutOptions, String> {

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dre::{list_catalogs, Psfex};
-use dre_cli::args::{Quiet, Resume};
+use dre_cli::args::{Quiet, Resume, Tiles};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +59,9 @@ struct Args {
     resume: Resume,
 
     #[command(flatten)]
+    tiles: Tiles,
+
+    #[command(flatten)]
     quiet: Quiet,
 }
 
@@ -81,7 +84,16 @@ impl Tool for Args {
 
 /// Outcome::SomeFailed: some tile failed (already reported).
 fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
+    let selected = args.tiles.selection()?;
     let catalogs = list_catalogs(&args.input)?;
+    let missing = selected.missing(catalogs.iter().map(|c| c.name.as_str()));
+    let catalogs = selected.filter(catalogs, |c| &c.name);
+    for name in &missing {
+        out.error(format!(
+            "{}: no catalogue {name}_cat.fits",
+            args.input.display()
+        ));
+    }
     let psfex = Psfex::new(args.config.as_deref(), &args.output)?;
     match psfex.config() {
         Some(f) => out.info(format!("configuration: {}", f.display())),
@@ -134,7 +146,7 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
         out.done_with(item);
         out.advance(1);
     }
-    let ok = out.finish_run(failed, total, "tiles");
+    let ok = out.finish_run(failed + missing.len(), total + missing.len(), "tiles");
     if args.resume.resume {
         out.info(format!(
             "psfex_dre: {total} tiles, {skipped} skipped as done before"

@@ -2,7 +2,7 @@
 
 use clap::{ArgMatches, FromArgMatches, Parser};
 use dre::{pair_images, GainKey, GainMode, SexConfig, SexOptions, Sextractor};
-use dre_cli::args::{Quiet, Resume};
+use dre_cli::args::{Quiet, Resume, Tiles};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,6 +112,9 @@ struct Args {
     resume: Resume,
 
     #[command(flatten)]
+    tiles: Tiles,
+
+    #[command(flatten)]
     quiet: Quiet,
 
     /// The folders of each --file, kept apart (clap's derive flattens repeated multi-value
@@ -149,8 +152,9 @@ impl Tool for Args {
 
 /// Outcome::SomeFailed: some image failed (already reported).
 fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
+    let selected = args.tiles.selection()?;
     let config = SexConfig::choose(args.config.as_deref())?;
-    let pairing = pair_images(
+    let mut pairing = pair_images(
         &args.input[0],
         args.input.get(1).map(PathBuf::as_path),
         args.sep.as_deref(),
@@ -189,6 +193,11 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
             "{}: no measurement image with the same name key",
             p.display()
         ));
+    }
+    let missing = selected.missing(pairing.pairs.iter().map(|p| p.name.as_str()));
+    pairing.pairs = selected.filter(pairing.pairs, |p| &p.name);
+    for name in &missing {
+        out.error(format!("{}: no image {name}", args.input[0].display()));
     }
     let total = pairing.pairs.len();
     if total == 0 {
@@ -238,7 +247,7 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
         out.done_with(item);
         out.advance(1);
     }
-    let ok = out.finish_run(failed, total, "images");
+    let ok = out.finish_run(failed + missing.len(), total + missing.len(), "images");
     if args.resume.resume {
         out.info(format!(
             "sex_dre: {total} images, {skipped} skipped as done before"

@@ -48,6 +48,17 @@ impl Drop for OutputLock {
     }
 }
 
+/// Set by [`share_output_locks`]: this process works on named tiles only.
+static SHARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on this process locks output folders shared (`flock(LOCK_SH)`): it works on
+/// named tiles only (`--tiles`), so several such runs (the tasks of a survey, each on its
+/// own tiles) may write into one folder at once, while a run on every tile is refused
+/// beside them, and they beside it. Two runs on the same tile are the caller's to avoid.
+pub fn share_output_locks() {
+    SHARED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Locks output folder `dir` for this run of `tool` (made if missing). Fails, naming the
 /// other run's PID, when another process holds it. A folder that cannot be made or holds
 /// no writable lock file is not locked (writing into it fails later with its own message).
@@ -111,14 +122,20 @@ fn held_by(owner: &str) -> String {
     )
 }
 
-/// `flock(LOCK_EX | LOCK_NB)`: Ok(false) when another open file holds the lock.
+/// `flock(LOCK_EX | LOCK_NB)` (`LOCK_SH` after [`share_output_locks`]): Ok(false) when
+/// another open file holds the lock.
 fn try_lock(file: &File) -> std::io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::io::AsRawFd;
         loop {
+            let mode = if SHARED.load(std::sync::atomic::Ordering::SeqCst) {
+                libc::LOCK_SH
+            } else {
+                libc::LOCK_EX
+            };
             // SAFETY: flock on a descriptor this File owns.
-            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            let r = unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) };
             if r == 0 {
                 return Ok(true);
             }

@@ -16,6 +16,7 @@ use crate::io::psf::read_psf;
 use crate::layout;
 use crate::pipeline::resume::{forget_record, record_file, Provenance};
 use crate::pipeline::tile::{count_objects, fit_tile, TilePaths, TileReport};
+use crate::survey::select::TileSelection;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -146,12 +147,30 @@ pub fn list_cut_files(cuts_dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 /// output folder another run is writing into); a bad tile is reported through `obs` and
 /// the others go on.
 pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Result<RunReport> {
-    let tiles = list_cut_files(&cfg.cuts_dir)?;
+    run_tiles(cfg, &TileSelection::all(), obs, fitter)
+}
+
+/// [`run`] on the tiles of `selected` only (`--tiles`): a tile named that has no cut file
+/// is a failed tile.
+pub fn run_tiles(
+    cfg: &RunConfig,
+    selected: &TileSelection,
+    obs: &dyn Observer,
+    fitter: &mut dyn Fitter,
+) -> Result<RunReport> {
+    let all = list_cut_files(&cfg.cuts_dir)?;
+    let missing = selected.missing(all.iter().map(|(n, _)| n.as_str()));
+    let tiles = selected.filter(all, |(n, _)| n);
     let _locks = lock_outputs(cfg)?;
     let mut report = RunReport {
-        tiles: tiles.len(),
+        tiles: tiles.len() + missing.len(),
         ..RunReport::default()
     };
+    for name in &missing {
+        let e = Error::file(layout::cuts_file(&cfg.cuts_dir, name), "no such cut file");
+        report.tiles_failed += 1;
+        obs.tile_failed(name, &e);
+    }
     let chunk = cfg.chunk.unwrap_or_else(|| fitter.default_chunk());
     // A PSF's warning (an even size) is said once per file, however many tiles share it.
     let mut warned: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
@@ -199,6 +218,17 @@ pub fn run(cfg: &RunConfig, obs: &dyn Observer, fitter: &mut dyn Fitter) -> Resu
         tally(&mut report, obs, name, result);
     }
     Ok(report)
+}
+
+/// Whether tile `name`'s outputs are complete and were made from its cut file (in
+/// `cfg.cuts_dir`), PSF, catalogue and cube with `cfg`'s options on `backend` ("CPU", or
+/// "GPU NAME": [`Fitter::describe`] up to its first comma): what a run with
+/// [`RunConfig::resume`] skips.
+pub fn tile_up_to_date(cfg: &RunConfig, backend: &str, name: &str) -> bool {
+    let cuts = layout::cuts_file(&cfg.cuts_dir, name);
+    let paths = tile_paths(cfg, name, &cuts);
+    provenance(cfg, backend, &paths, &cfg.psf.for_tile(name))
+        .matches(&record_file(&cfg.summary_dir, name, "dre"))
 }
 
 /// Locks every output folder of the run.
