@@ -527,3 +527,40 @@ def test_model_gpu_says_why_it_cannot_run(cube_file):
         dre_rs.ModelGPU(cube_file)
     with pytest.raises(RuntimeError, match="without the `cuda` feature"):
         dre_rs.ModelsCube(cube_file, device="cuda:1")
+
+
+def test_ctrl_c_stops_fit_dir_with_nothing_half_written(tmp_path, golden):
+    import os
+    import signal
+
+    (tmp_path / "Cuts").mkdir()
+    for i in range(12):
+        shutil.copy(golden / "Cuts/gold_cuts.h5", tmp_path / f"Cuts/t{i:02d}_cuts.h5")
+    m = dre_rs.ModelsCube()  # the default cube: a few seconds of work for 12 tiles
+    m.convolve(golden / "PSF/gold.psf")
+    start = time.perf_counter()
+    with pytest.warns(dre_rs.DreWarning, match="no catalogue"):
+        m.fit_dir(tmp_path / "Cuts", tmp_path / "Chi", golden / "PSF/gold.psf",
+                  output_dir=tmp_path / "Summary", cats_dir=tmp_path / "Sextracted",
+                  chunk=8, progress=False)
+    whole = time.perf_counter() - start
+    timer = threading.Timer(whole / 4, os.kill, (os.getpid(), signal.SIGINT))
+    for d in ("Chi", "Summary"):
+        shutil.rmtree(tmp_path / d)
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit_dir(tmp_path / "Cuts", tmp_path / "Chi", golden / "PSF/gold.psf",
+                  output_dir=tmp_path / "Summary", cats_dir=tmp_path / "Sextracted",
+                  chunk=8, progress=False)
+    assert time.perf_counter() - start < 0.75 * whole
+    chi = sorted(p.name for p in (tmp_path / "Chi").glob("*_chi.h5"))
+    assert len(chi) < 12
+    # Every file there is whole: each tile's chi file holds its 30 objects.
+    for name in chi:
+        with h5py.File(tmp_path / "Chi" / name, "r") as f:
+            assert len(f) == 30
+    assert not list(tmp_path.rglob(".*.tmp"))
+    # The cube is still usable.
+    obj, seg, rms = dre_rs.read_cut(golden / "Cuts/gold_cuts.h5", "00_0004")
+    assert np.isfinite(m.dre_fit(obj, seg, rms)).all()

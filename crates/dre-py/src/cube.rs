@@ -117,7 +117,7 @@ fn warn_lines(py: Python<'_>, lines: &[String]) -> PyResult<()> {
     for l in lines {
         let msg =
             CString::new(l.replace('\0', " ")).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        PyErr::warn(py, &cat, &msg, 2)?;
+        PyErr::warn(py, &cat, &msg, 1)?;
     }
     Ok(())
 }
@@ -650,6 +650,39 @@ impl ModelsCube {
             .next()
             .ok_or_else(|| PyRuntimeError::new_err("dre_fit: the backend gave no chi cube"))?;
         Self::to_array(py, &self.grid.shape(), chi)
+    }
+
+    /// _kernel_seconds(obj, seg, rms, repeat) -> float
+    /// --
+    ///
+    /// For the benchmark: the median time of what `dre` itself does for one object (pack its
+    /// segment, fit it on this cube's backend and threads), timed in Rust, so that the time
+    /// of `dre_fit` beyond it is the Python call's own overhead.
+    fn _kernel_seconds(
+        &self,
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        seg: &Bound<'_, PyAny>,
+        rms: &Bound<'_, PyAny>,
+        repeat: usize,
+    ) -> PyResult<f64> {
+        let cut = self.cut_from_arrays(obj, seg, Some(rms), ["obj", "seg", "rms"])?;
+        let b = self.grid.boxsize;
+        let mut times = self
+            .with_fitter(py, |f| {
+                (0..repeat.max(1))
+                    .map(|_| {
+                        let start = Instant::now();
+                        let p = Prepared::new(&cut, b, Path::new("dre_fit"))?;
+                        let chi = f.fit(std::slice::from_ref(&p))?;
+                        std::hint::black_box(chi);
+                        Ok(start.elapsed().as_secs_f64())
+                    })
+                    .collect::<dre::Result<Vec<f64>>>()
+            })
+            .map_err(to_py)?;
+        times.sort_by(f64::total_cmp);
+        Ok(times[times.len() / 2])
     }
 
     /// dre_fit_batch(objs, segs, rmss) -> float32 array (N, NINDEX, NAXRAT, NPOSANG, NLOGH)
