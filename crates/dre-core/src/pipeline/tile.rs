@@ -203,6 +203,7 @@ pub fn fit_tile(
     write_table(&paths.summary, &table)?;
     report.outputs.push(paths.chi.clone());
     report.outputs.push(paths.summary.clone());
+    report.warnings.extend(reader.warnings());
     report.fit_seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }
