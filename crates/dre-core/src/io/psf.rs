@@ -209,7 +209,8 @@ fn normalise(width: usize, height: usize, mut data: Vec<f32>) -> Result<Psf> {
     // A PSF whose pixels sum to zero or less is not a PSF (inverted, or a residual map), even
     // if clipping its negatives would leave something.
     let raw: f64 = data.iter().map(|&v| v as f64).sum();
-    if !(raw > 0.0) {
+    // Finite pixels (checked above): the sum is a number.
+    if raw <= 0.0 {
         return Err(Error::Invalid(format!(
             "PSF pixels sum to {raw:e}, not a positive flux (an inverted or empty PSF?)"
         )));
