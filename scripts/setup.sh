@@ -40,14 +40,16 @@ if [ ! -x target/pyenv/bin/python ]; then
 fi
 target/pyenv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 
-echo "== building (release)"
-cargo build --release --workspace --exclude dre-py --quiet
-
-# The Python package dre_rs, built once by maturin in the workspace's target folder (so it
-# reuses the release build of dre-core above) and installed into target/pyenv.
-echo "== building the Python package dre_rs (crates/dre-py) into target/pyenv"
+# The Python package dre_rs first, built by maturin in the workspace's target folder and
+# installed into target/pyenv; then the workspace with maturin's environment (pyo3-env.sh),
+# which finds dre-core, PyO3 and dre-py already built: nothing is compiled twice.
+echo "== building the Python package dre_rs (crates/dre-py, release) into target/pyenv"
 rm -rf target/wheels
 target/pyenv/bin/maturin build --release --quiet -m crates/dre-py/Cargo.toml \
-  -i target/pyenv/bin/python --target-dir target -o target/wheels
+  -i target/pyenv/bin/python --target-dir "$PWD/target" -o target/wheels
 target/pyenv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps \
   target/wheels/dre_rs-*.whl
+
+echo "== building (release)"
+. scripts/pyo3-env.sh
+cargo build --release --workspace --quiet

@@ -7,13 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# cargo in maturin's environment, so that it reuses the Python package's build.
+. scripts/pyo3-env.sh
 echo "== style: cargo fmt --check, cargo clippy -D warnings (default and cuda features)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features dre-cli/cuda -- -D warnings
 echo "== cargo test"
-# dre-py (the Python package) is built by maturin in setup.sh and tested by pytest below.
-cargo test --release --workspace --exclude dre-py
+cargo test --release --workspace
 echo "== the cuda feature: build, and its GPU tests (they say 'skipped' where there is no GPU)"
 cargo test --release -p dre-core -p dre-cli --features dre-cli/cuda -- gpu
 echo "== python tests: interoperability, and the Python package dre_rs with its notebook"

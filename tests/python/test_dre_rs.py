@@ -181,7 +181,7 @@ def test_fit_dir_writes_dres_files(tmp_path, golden, cube_file, dre_run):
                   output_dir=tmp_path / "Summary", cats_dir=tmp_path / "Sextracted",
                   mosaics_dir=tmp_path / "Mosaics", progress=False)
     assert (r.tiles, r.tiles_failed, r.objects, r.fitted, r.failures) == (1, 0, 30, 30, [])
-    assert r.ok
+    assert r.ok and 0 < r.fit_seconds <= r.seconds
     assert_same_chi_files(tmp_path / "Chi/gold_chi.h5", dre_run / "Chi/gold_chi.h5")
     assert_same_tables(tmp_path / "Summary/gold_dre.fits", dre_run / "Summary/gold_dre.fits")
     ours = sorted(p.name for p in (tmp_path / "Mosaics/gold").iterdir())

@@ -139,6 +139,9 @@ pub struct FitReport {
     warnings: Vec<String>,
     /// Wall time of the call.
     seconds: f64,
+    /// The tiles' own times (read, fit, write; not the convolution), the time `dre`'s
+    /// objects/s are of.
+    fit_seconds: f64,
 }
 
 #[pymethods]
@@ -336,6 +339,7 @@ impl ModelsCube {
             failures,
             warnings,
             seconds: start.elapsed().as_secs_f64(),
+            fit_seconds: *lock(&obs.fit_seconds),
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct PyObserver {
     pub failures: Mutex<Vec<String>>,
     /// Warnings, as `dre` prints them (without `dre: warning: `).
     pub warnings: Mutex<Vec<String>>,
+    /// The tiles' own times (read, fit, write; not the convolution), as `dre` reports them.
+    pub fit_seconds: Mutex<f64>,
 }
 
 impl PyObserver {
@@ -52,6 +54,7 @@ impl PyObserver {
             interrupt: Mutex::new(None),
             failures: Mutex::new(Vec::new()),
             warnings: Mutex::new(Vec::new()),
+            fit_seconds: Mutex::new(0.0),
         })
     }
 
@@ -122,6 +125,7 @@ impl PyObserver {
         Python::attach(|py| self.close(py));
         lock(&self.failures).extend(report.failures.iter().map(|e| e.to_string()));
         lock(&self.warnings).extend(report.warnings.iter().cloned());
+        *lock(&self.fit_seconds) += report.fit_seconds;
     }
 
     /// Closes the bar and keeps the tile's error.
