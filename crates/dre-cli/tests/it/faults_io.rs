@@ -477,6 +477,60 @@ fn brackets_parentheses_and_spaces_go_through_make_cuts_and_dre() {
     no_temporaries(d);
 }
 
+#[test]
+fn brackets_parentheses_and_spaces_go_through_sex_dre_and_psfex_dre() {
+    crate::preprocess::require_tools();
+    // The working directory's own path holds a space too: every path the tools get does.
+    let top = tempfile::tempdir().unwrap();
+    let d = top.path().join("my survey");
+    let tiles = ["tile[1]", "tile(2)", "t 3"];
+    for t in tiles {
+        add_tile(&d, t, None);
+    }
+    let o = run_in(
+        env!("CARGO_BIN_EXE_sex_dre"),
+        &d,
+        &[
+            "-q",
+            "-o",
+            "Sex out",
+            "--subdir",
+            "--arg",
+            "PIXEL_SCALE",
+            "1",
+            "-fwhm",
+            "3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(lines(&o, "sex_dre"), Vec::<String>::new());
+    let o = run_in(
+        env!("CARGO_BIN_EXE_psfex_dre"),
+        &d,
+        &["-q", "-i", "Sex out", "-o", "PSF out"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(lines(&o, "psfex_dre"), Vec::<String>::new());
+    for t in tiles {
+        for kind in ["cat", "nb", "rms", "seg"] {
+            let f = d.join(format!("Sex out/{t}/{t}_{kind}.fits"));
+            assert!(f.is_file(), "{}", f.display());
+        }
+        let cat = read_catalog(d.join(format!("Sex out/{t}/{t}_cat.fits"))).unwrap();
+        assert!(cat.nrows() > 10, "{t}: {} objects", cat.nrows());
+        let psf = dre::read_psf(d.join(format!("PSF out/{t}.psf"))).unwrap();
+        assert_eq!((psf.width, psf.height), (25, 25));
+    }
+    // No scratch folder, temporary or alias left behind.
+    for f in all_files(&d) {
+        let rel = f.strip_prefix(&d).unwrap().display().to_string();
+        assert!(
+            !rel.contains(".tmp") && !rel.contains("/in0/"),
+            "left behind: {rel}"
+        );
+    }
+}
+
 // ---- Cut datasets of the wrong type, corrupted HDF5 -------------------------------------
 
 /// Group `name` of `f` with `obj`, `rms` and `seg` of the good cut, each written as the

@@ -1,6 +1,7 @@
 //! Before the fit: SExtractor and PSFEx runs, and make_cuts (windows, segment masks,
 //! centroids, sub-pixel shifts).
 
+mod aliases;
 pub mod centroid;
 pub mod external;
 mod lsq;

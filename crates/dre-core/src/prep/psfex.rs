@@ -7,6 +7,7 @@ use crate::io::fits::read_f64_key;
 use crate::io::lock::{lock_output_dir, OutputLock};
 use crate::layout::{self, CATALOG_SUFFIX, PSF_SUFFIX};
 use crate::pipeline::resume::{forget_record, record_file, Provenance};
+use crate::prep::aliases::{alias_args, safe_name};
 use crate::prep::external::Tool;
 use fitsio::hdu::HduInfo;
 use fitsio::FitsFile;
@@ -170,13 +171,20 @@ impl Psfex {
         let record = record_file(&self.output, &cat.name, "psfex_dre");
         let made_of = self.provenance(&args, scratch.path());
         forget_record(&record)?;
-        let run = self
-            .tool
-            .run(&args, Some(&self.output))
-            .map_err(|e| Error::file(&cat.path, e))?;
+        let mut aliased = alias_args(&args, scratch.path())?;
         let stem = cat.path.file_stem().unwrap_or_default().to_string_lossy();
         let written = format!("{stem}{PSF_SUFFIX}");
         let tmp = scratch.path().join(&written);
+        // PSFEx names the PSF after its input, which may be an alias.
+        aliased.expect(
+            scratch.path().join(format!("{}{PSF_SUFFIX}", safe_name(&stem))),
+            tmp.clone(),
+        );
+        let run = self
+            .tool
+            .run(&aliased.args, Some(&self.output))
+            .map_err(|e| Error::file(&cat.path, e))?;
+        aliased.restore()?;
         if !tmp.is_file() {
             return Err(Error::file(&cat.path, "PSFEx wrote no PSF"));
         }
@@ -211,7 +219,7 @@ fn accepted_stars(path: &Path) -> Result<(usize, usize, f64)> {
     let mut f = crate::io::fits::open_fits(path)?;
     let mut best = (0, 0, 0.0);
     for i in 1..f.num_hdus().at(path)? {
-        let hdu = f.hdu(i).at(path)?;
+        let hdu = crate::io::fits::checked_hdu(&mut f, i, path)?;
         if !matches!(hdu.info, HduInfo::TableInfo { .. }) {
             continue;
         }

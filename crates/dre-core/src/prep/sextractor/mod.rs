@@ -12,6 +12,7 @@ use crate::io::atomic::ScratchDir;
 use crate::io::lock::{lock_output_dir, OutputLock};
 use crate::layout::{BACKGROUND_SUFFIX, CATALOG_SUFFIX, RMS_SUFFIX, SEGMENTATION_SUFFIX};
 use crate::pipeline::resume::{forget_record, record_file, Provenance};
+use crate::prep::aliases::alias_args;
 use crate::prep::external::Tool;
 use config::{ResolvedFiles, SexConfig, DEFAULT_PARAM, DEFAULT_SEX};
 use gain::{image_gain, GainKey, GainMode};
@@ -186,10 +187,12 @@ impl Sextractor {
         let record = record_file(out_dir, &pair.name, "sex_dre");
         let made_of = self.provenance(&args, scratch.path());
         forget_record(&record)?;
+        let aliased = alias_args(&args, scratch.path())?;
         let run = self
             .tool
-            .run(&args, None)
+            .run(&aliased.args, None)
             .map_err(|e| Error::file(&pair.measurement, e))?;
+        aliased.restore()?;
         let name = |s: &str| format!("{}{s}", pair.name);
         for s in SUFFIXES {
             if !scratch.path().join(name(s)).is_file() {
