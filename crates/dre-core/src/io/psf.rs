@@ -7,9 +7,8 @@
 //! be truncated, whatever cfitsio's first complaint was.
 
 use crate::error::{AtPath, Error, Result};
-use crate::io::fits::read_f64_key;
+use crate::io::fits::{check_whole_read, checked_hdu, count_hdus, open_fits, read_f64_key};
 use fitsio::hdu::HduInfo;
-use fitsio::FitsFile;
 use std::path::Path;
 
 /// A PSF image, row-major, `height` x `width`, non-negative, summing to 1.
@@ -114,7 +113,7 @@ fn truncation(path: &Path) -> Option<String> {
              {BLOCK}-byte FITS blocks"
         ));
     }
-    let mut f = FitsFile::open(path).ok()?;
+    let mut f = open_fits(path).ok()?;
     let n = f.num_hdus().ok()?;
     for i in 0..n {
         f.hdu(i).ok()?;
@@ -134,11 +133,11 @@ fn truncation(path: &Path) -> Option<String> {
 }
 
 fn read_psfex(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let mut f = FitsFile::open(path).at(path)?;
-    let n = f.num_hdus().at(path)?;
+    let mut f = open_fits(path)?;
+    let n = count_hdus(&mut f, path)?;
     let mut tables = 0;
     for i in 1..n {
-        let hdu = f.hdu(i).at(path)?;
+        let hdu = checked_hdu(&mut f, i, path)?;
         if !matches!(hdu.info, HduInfo::TableInfo { .. }) {
             continue;
         }
@@ -178,16 +177,17 @@ fn read_psfex(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
 }
 
 fn read_image(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let mut f = FitsFile::open(path).at(path)?;
-    let n = f.num_hdus().at(path)?;
+    let mut f = open_fits(path)?;
+    let n = count_hdus(&mut f, path)?;
     for i in 0..n {
-        let hdu = f.hdu(i).at(path)?;
+        let hdu = checked_hdu(&mut f, i, path)?;
         if let HduInfo::ImageInfo { shape, .. } = &hdu.info {
             // A 2-D image, or a cube of one plane.
             let (h, w) = match shape.as_slice() {
                 [h, w] | [1, h, w] => (*h, *w),
                 _ => continue,
             };
+            check_whole_read(path, shape, "PSF image")?;
             let data: Vec<f32> = hdu.read_image(&mut f).at(path)?;
             return Ok((w, h, data));
         }
