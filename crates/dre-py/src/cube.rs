@@ -37,9 +37,6 @@ impl Backend {
     }
 }
 
-/// ModelsCube(path=None, device='cpu', compression='medium', threads=None)
-/// --
-///
 /// A model cube (the original's `ModelsCube`) loaded on a backend.
 ///
 /// path: a cube file (the layout of the original's `modelbulge.fits`); None: the default cube
@@ -606,9 +603,6 @@ impl ModelsCube {
             .transpose()
     }
 
-    /// convolve(psf) -> bool
-    /// --
-    ///
     /// Convolves the models with a PSF: a `.psf` (PSFEx) or FITS image path, or a 2-D
     /// float32 array (negatives set to 0 and normalised to sum 1, as a file's). True when it
     /// convolved, False when the models already were convolved with this PSF.
@@ -626,11 +620,9 @@ impl ModelsCube {
         self.convolve_psf(py, &p, path.as_deref())
     }
 
-    /// dre_fit(obj, seg, rms) -> float32 array (NINDEX, NAXRAT, NPOSANG, NLOGH)
-    /// --
-    ///
-    /// The chi-square of one object against every convolved model (as `dre`): obj and rms
-    /// float32, seg bool, each (BOX, BOX) and C-contiguous.
+    /// The chi-square of one object against every convolved model (as `dre`), float32
+    /// (NINDEX, NAXRAT, NPOSANG, NLOGH): obj and rms float32, seg bool, each (BOX, BOX) and
+    /// C-contiguous.
     fn dre_fit<'py>(
         &self,
         py: Python<'py>,
@@ -656,9 +648,6 @@ impl ModelsCube {
         Self::to_array(py, &self.grid.shape(), chi)
     }
 
-    /// _kernel_seconds(obj, seg, rms, repeat) -> float
-    /// --
-    ///
     /// For the benchmark: the median time of what `dre` itself does for one object (pack its
     /// segment, fit it on this cube's backend and threads), timed in Rust, so that the time
     /// of `dre_fit` beyond it is the Python call's own overhead.
@@ -689,9 +678,6 @@ impl ModelsCube {
         Ok(times[times.len() / 2])
     }
 
-    /// dre_fit_batch(objs, segs, rmss) -> float32 array (N, NINDEX, NAXRAT, NPOSANG, NLOGH)
-    /// --
-    ///
     /// `dre_fit` of N objects in one pass over the models (what `dre` does per chunk; the
     /// fast way on a GPU): objs and rmss float32, segs bool, each (N, BOX, BOX).
     fn dre_fit_batch<'py>(
@@ -755,9 +741,6 @@ impl ModelsCube {
         Self::to_array(py, &shape, chis.concat())
     }
 
-    /// get_parameters(chi) -> dict
-    /// --
-    ///
     /// The Summary's fitted values of one chi cube (float32, (NINDEX, NAXRAT, NPOSANG,
     /// NLOGH)), with the Summary's types: MODEL_IDX (int64[4]), CHI, CHI_STD, LOGR_CHI,
     /// LOGR_VAR, LOGR_CHI_VAR (float32), LOGR_PARAB, LOGR_STD, INDEX (float64), LOGR,
@@ -803,9 +786,6 @@ impl ModelsCube {
         Ok(d)
     }
 
-    /// make_mosaic(data, segment, model_index, psf_file=None) -> float32 (BOX, 4*BOX)
-    /// --
-    ///
     /// The mosaic `dre --mosaics` writes: the data | the segment filled with the mean flux |
     /// the model `model_index` (n, q, theta, logr) scaled to the data | the residual, in
     /// the tile's orientation. psf_file: convolve with it first.
@@ -845,9 +825,6 @@ impl ModelsCube {
         Self::to_array(py, &[b, 4 * b], img)
     }
 
-    /// make_residual(data, segment) -> float32 (NINDEX, NAXRAT, NPOSANG, NLOGH, BOX, BOX)
-    /// --
-    ///
     /// The residual data - s_k m_k of every convolved model m_k, each scaled to the data's
     /// flux over the segment as in the fit.
     fn make_residual<'py>(
@@ -877,9 +854,6 @@ impl ModelsCube {
         Self::to_array(py, &self.shape6(), out)
     }
 
-    /// save_models(output_file, models=None)
-    /// --
-    ///
     /// Writes the models (or an array of their shape, e.g. a residual cube) as a cube file
     /// on this grid, in the layout `ModelsCube` and `dre` read.
     #[pyo3(signature = (output_file, models=None))]
@@ -916,10 +890,6 @@ impl ModelsCube {
         .map_err(to_py)
     }
 
-    /// fit_file(input_file, output_file=None, psf=None, convolve=True, progress_status='',
-    ///          summary_file=None, catalog=None, mosaics_dir=None, chunk=None, progress=True)
-    /// --
-    ///
     /// Fits every object of one cut file and writes what `dre` writes for it: the chi file
     /// (default Chi/NAME_chi.h5), the Summary (default Summary/NAME_dre.fits, joined with
     /// the catalogue, default found in Sextracted/ as `dre` does) and, with mosaics_dir,
@@ -927,7 +897,10 @@ impl ModelsCube {
     /// Bad objects are reported as DreWarning and skipped; a bad tile raises.
     #[pyo3(signature = (input_file, output_file=None, psf=None, convolve=true,
         progress_status="", summary_file=None, catalog=None, mosaics_dir=None, chunk=None,
-        progress=None))]
+        progress=None),
+        text_signature = "(self, input_file, output_file=None, psf=None, convolve=True, \
+        progress_status='', summary_file=None, catalog=None, mosaics_dir=None, chunk=None, \
+        progress=True)")]
     #[allow(clippy::too_many_arguments)]
     fn fit_file(
         &self,
@@ -995,11 +968,6 @@ impl ModelsCube {
         self.report(py, &obs, [1, 0, rep.objects, rep.fitted], start)
     }
 
-    /// fit_dir(input_dir='Cuts', chi_dir='Chi', psf_dir='PSF', convolve=True,
-    ///         output_dir='Summary', cats_dir='Sextracted', mosaics_dir=None, chunk=None,
-    ///         progress=True, resume=False) -> FitReport
-    /// --
-    ///
     /// `dre` over a folder: every NAME_cuts.h5 of input_dir, convolved with psf_dir/NAME.psf
     /// (or with psf_dir itself when it is one PSF file), writing exactly `dre`'s chi files,
     /// Summaries and (with mosaics_dir) mosaics. Bad tiles and objects are reported as
@@ -1009,7 +977,10 @@ impl ModelsCube {
     #[pyo3(signature = (input_dir=PathBuf::from("Cuts"), chi_dir=PathBuf::from("Chi"),
         psf_dir=PathBuf::from("PSF"), convolve=true, output_dir=PathBuf::from("Summary"),
         cats_dir=PathBuf::from("Sextracted"), mosaics_dir=None, chunk=None, progress=None,
-        resume=false))]
+        resume=false),
+        text_signature = "(self, input_dir='Cuts', chi_dir='Chi', psf_dir='PSF', convolve=True, \
+        output_dir='Summary', cats_dir='Sextracted', mosaics_dir=None, chunk=None, progress=True, \
+        resume=False)")]
     #[allow(clippy::too_many_arguments)]
     fn fit_dir(
         &self,
@@ -1057,9 +1028,6 @@ impl ModelsCube {
         )
     }
 
-    /// summarize(chi_file, summary_file, catalog=None) -> int
-    /// --
-    ///
     /// Recomputes a Summary from a chi file (the parameters of each chi cube, joined with the
     /// catalogue when given) and writes it as `dre` does; returns its number of rows.
     #[pyo3(signature = (chi_file, summary_file, catalog=None))]

@@ -34,9 +34,6 @@ fn image<'py>(
     Ok(a.into_pyarray(py).into_any())
 }
 
-/// read_psf(path) -> 2-D float32 array
-/// --
-///
 /// The PSF `dre` uses for a tile: a PSFEx `.psf` (order 0 of the first accepted HDU) or a
 /// FITS image, negatives set to 0, normalised to sum 1 (the original's `get_psf`).
 #[pyfunction]
@@ -45,9 +42,6 @@ fn read_psf<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> 
     image(py, psf.height, psf.width, psf.data)
 }
 
-/// cut_names(path) -> list of str
-/// --
-///
 /// The objects (`EE_NNNN`) of a cut file, sorted; also the datasets of a chi file.
 #[pyfunction]
 fn cut_names(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
@@ -55,9 +49,6 @@ fn cut_names(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
         .map_err(to_py)
 }
 
-/// read_cut(path, name) -> (obj, seg, rms)
-/// --
-///
 /// One object of a cut file: obj and rms float32, seg bool, each (BOX, BOX).
 #[pyfunction]
 fn read_cut<'py>(
@@ -78,9 +69,6 @@ fn read_cut<'py>(
     ))
 }
 
-/// read_chi(path, name) -> float32 array (NINDEX, NAXRAT, NPOSANG, NLOGH)
-/// --
-///
 /// One object's chi cube from a chi file.
 #[pyfunction]
 fn read_chi<'py>(py: Python<'py>, path: PathBuf, name: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -90,9 +78,6 @@ fn read_chi<'py>(py: Python<'py>, path: PathBuf, name: &str) -> PyResult<Bound<'
     Ok(a.into_pyarray(py).into_any())
 }
 
-/// write_mosaic(path, image)
-/// --
-///
 /// Writes a mosaic (float32, (BOX, 4*BOX)) as `dre --mosaics` does, whole or not at all.
 #[pyfunction]
 fn write_mosaic(py: Python<'_>, path: PathBuf, image: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -115,9 +100,6 @@ fn write_mosaic(py: Python<'_>, path: PathBuf, image: &Bound<'_, PyAny>) -> PyRe
         .map_err(to_py)
 }
 
-/// default_cube_path(cache_dir=None) -> str
-/// --
-///
 /// The default model cube (the original's grid), rendered into the cache folder on first use
 /// (`$DRE_CACHE_DIR`, else `$XDG_CACHE_HOME/dre`, else `~/.cache/dre`), as `dre` does.
 #[pyfunction]
