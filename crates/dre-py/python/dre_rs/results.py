@@ -188,8 +188,8 @@ class Result:
         plt.show()
 
     def hist(self, key=None, **kwargs):
-        """Histogram of column ``key``; without one, of the four fitted parameters (bins:
-        the cube's grid)."""
+        """Histogram of column ``key``; without one, of the four fitted parameters (one bin
+        per grid value)."""
         plt = _plt()
         if key:
             plt.figure(figsize=(6, 6))
@@ -197,13 +197,20 @@ class Result:
             plt.xlabel(key, fontsize=14)
         else:
             plt.figure(figsize=(8, 8))
-            shape = self.model.grid_shape if self.model is not None else (10, 10, 10, 10)
             for i, (k, label) in enumerate(_FIT_PARAMS):
                 plt.subplot(2, 2, i + 1)
-                plt.hist(np.asarray(self.table[k]), bins=max(int(shape[i]), 1), **kwargs)
+                plt.hist(np.asarray(self.table[k]), bins=self._grid_bins(i), **kwargs)
                 plt.xlabel(label, fontsize=14)
             plt.tight_layout()
         plt.show()
+
+    def _grid_bins(self, axis):
+        """One bin per grid value of the cube's axis (centred on it), or 10 without a cube."""
+        if self.model is None:
+            return 10
+        values = np.asarray(self.model.axes[axis], dtype=float)
+        step = float(values[1] - values[0]) if len(values) > 1 else 1.0
+        return np.sort(np.append(values - step / 2, values[-1] + step / 2))
 
     def plot(self, x_key=None, y_key=None, c=None, s=5, **kwargs):
         """Scatter of ``y_key`` against ``x_key``; without them, the radius estimates."""
