@@ -45,17 +45,29 @@ pub(crate) fn open_h5(path: &Path) -> Result<hdf5::File> {
     }
     hdf5::File::open(path).map_err(|e| {
         let text = e.to_string();
-        let low = text.to_lowercase();
-        let why = if low.contains("truncated file") {
-            "truncated HDF5 file"
-        } else if low.contains("signature not found") {
-            "not an HDF5 file"
-        } else if low.contains("unable to lock") {
-            "locked by another process (HDF5 file locking; is another run writing it?)"
-        } else {
-            "unreadable HDF5 file (corrupted?)"
+        let number = |key: &str| -> Option<u64> {
+            let rest = text.split(key).nth(1)?;
+            rest.trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
         };
-        Error::file(path, format!("{why}: {text}"))
+        let why = if text.contains("truncated file") {
+            match (number(" eof = "), number("stored_eof = ")) {
+                (Some(have), Some(want)) => {
+                    format!("truncated HDF5 file ({have} of its {want} bytes)")
+                }
+                _ => "truncated HDF5 file".to_string(),
+            }
+        } else if text.contains("signature not found") {
+            "not an HDF5 file".to_string()
+        } else if text.contains("unable to lock file") {
+            "locked by another process (HDF5 file locking: is another run using it?)".to_string()
+        } else {
+            format!("unreadable HDF5 file (corrupted?): {text}")
+        };
+        Error::file(path, why)
     })
 }
 

@@ -503,6 +503,32 @@ fn corrupted_hdf5_is_reported_as_corrupted_not_missing() {
     );
 }
 
+#[test]
+fn a_cut_file_locked_by_another_process_says_so() {
+    if std::env::var("HDF5_USE_FILE_LOCKING").is_ok_and(|v| v.eq_ignore_ascii_case("FALSE")) {
+        eprintln!("skipped: HDF5 file locking is off (HDF5_USE_FILE_LOCKING=FALSE)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a_cuts.h5");
+    corrupted_cut_file(&path);
+    // What a writing run holds: an exclusive lock on the file (flock, as HDF5 takes it).
+    let held = std::fs::File::open(&path).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on an open descriptor.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let e = CutReader::open(&path).err().unwrap().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}: locked by another process (HDF5 file locking: is another run using it?)",
+            path.display()
+        )
+    );
+    drop(held);
+    assert!(CutReader::open(&path).is_ok());
+}
+
 // ---- A full disk ----------------------------------------------------------------------
 
 /// A tmpfs of `size` mounted on a fresh folder, unmounted when dropped; None (with the
