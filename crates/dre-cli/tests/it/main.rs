@@ -16,3 +16,5 @@ mod pipeline;
 mod preprocess_errors;
 mod preprocess_golden;
 mod preprocess_pairing;
+mod survey;
+mod survey_slurm;
