@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what DRE needs on Debian 12 (run by demo.sh and test.sh; safe to re-run):
-# the C libraries the Rust crates link (HDF5, CFITSIO), SExtractor and PSFEx, and a Python
+# the C libraries the Rust crates link (HDF5, CFITSIO), SExtractor and PSFEx, Slurm and
+# munge (the single-node cluster of the dre_survey tests, scripts/slurm-local.sh), and a Python
 # virtual environment (target/pyenv) with the real astropy/h5py used to check our files and
 # the Python package dre_rs with its notebook dependencies.
 set -euo pipefail
@@ -10,7 +11,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need_apt=0
-for pkg in ca-certificates libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip xz-utils; do
+for pkg in ca-certificates libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex python3-venv python3-pip xz-utils slurm-wlm munge; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ]; then
@@ -18,7 +19,7 @@ if [ "$need_apt" = 1 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
     ca-certificates libhdf5-dev libcfitsio-dev pkg-config gcc source-extractor psfex \
-    python3-venv python3-pip xz-utils >/dev/null
+    python3-venv python3-pip xz-utils slurm-wlm munge >/dev/null
 fi
 
 if ! command -v cargo >/dev/null; then

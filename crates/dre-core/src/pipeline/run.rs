@@ -227,8 +227,8 @@ pub fn run_tiles(
 pub fn tile_up_to_date(cfg: &RunConfig, backend: &str, name: &str) -> bool {
     let cuts = layout::cuts_file(&cfg.cuts_dir, name);
     let paths = tile_paths(cfg, name, &cuts);
-    provenance(cfg, backend, &paths, &cfg.psf.for_tile(name))
-        .matches(&record_file(&cfg.summary_dir, name, "dre"))
+    let record = record_file(&cfg.summary_dir, name, "dre");
+    provenance(cfg, backend, &paths, &cfg.psf.for_tile(name)).matches(&record)
 }
 
 /// Locks every output folder of the run.
