@@ -327,26 +327,60 @@ fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
     let bytes = (bitpix.unsigned_abs() as u128 / 8)
         .saturating_mul(gcount as u128)
         .saturating_mul((pcount as u128).saturating_add(pixels));
+    if bytes == 0 {
+        return Ok(());
+    }
     let (mut head, mut start, mut end) = (0, 0, 0);
     let mut s = 0;
     // SAFETY: `f` is open at this HDU.
     unsafe { fitsio::sys::ffghadll(f.as_raw(), &mut head, &mut start, &mut end, &mut s) };
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as u128;
-    let have = len.saturating_sub(start.max(0) as u128);
-    if s == 0 && bytes > have {
+    if s != 0 {
+        return Err(Error::file(
+            path,
+            format!("HDU {i}: header unreadable: {}", status_message(s)),
+        ));
+    }
+    // Ask cfitsio whether the data's last byte is in the file as it reads it (a gzipped
+    // file is read decompressed, so its length on disk says nothing): it loads that 2880-byte
+    // record, or answers END_OF_FILE. Nothing is allocated for the data.
+    let last = (start.max(0) as u128).saturating_add(bytes - 1);
+    let mut s = 0;
+    if let Ok(last) = i64::try_from(last) {
+        const REPORT_EOF: c_int = 0;
+        // SAFETY: `f` is open at this HDU; a position past the end is an error, not a read.
+        unsafe { fitsio::sys::ffmbyt(f.as_raw(), last, REPORT_EOF, &mut s) };
+    }
+    if s != 0 || i64::try_from(last).is_err() {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as u128;
+        let have = len.saturating_sub(start.max(0) as u128);
+        let holds = match is_compressed(path) {
+            false => format!("the file holds {} after the header", human_bytes(have)),
+            true => "the file, decompressed, ends before".to_string(),
+        };
         let dims: Vec<String> = axes.iter().map(i64::to_string).collect();
         return Err(Error::file(
             path,
             format!(
-                "HDU {i}: the header declares {} of data ({} x BITPIX {bitpix}) but the file \
-                 holds {} after the header (truncated or corrupt)",
+                "HDU {i}: the header declares {} of data ({} x BITPIX {bitpix}) but {holds} \
+                 (truncated or corrupt)",
                 human_bytes(bytes),
                 dims.join(" x "),
-                human_bytes(have),
             ),
         ));
     }
     Ok(())
+}
+
+/// Whether `path` is a gzip, compress, bzip2 or zip file (which cfitsio reads decompressed).
+fn is_compressed(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic));
+    read.is_ok()
+        && (magic[..2] == [0x1f, 0x8b]
+            || magic[..2] == [0x1f, 0x9d]
+            || magic[..3] == *b"BZh"
+            || magic == *b"PK\x03\x04")
 }
 
 /// The most values a reader allocates for one whole image or cube whose size the file's
