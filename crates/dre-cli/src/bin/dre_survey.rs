@@ -93,8 +93,8 @@ struct RunArgs {
     /// Where the tasks run [default: survey.toml's [run] executor, local]
     #[arg(long, value_enum, value_name = "local|slurm")]
     executor: Option<ExecutorArg>,
-    /// Tasks at a time: locally, processes; on Slurm, the array's limit (0: none)
-    /// [default: survey.toml's [run] jobs, 1]
+    /// Tasks at a time: locally, processes (0: one per core); on Slurm, the array's
+    /// limit (0: none) [default: survey.toml's [run] jobs, 0]
     #[arg(long, value_name = "N")]
     jobs: Option<u32>,
     /// Tiles per task [default: survey.toml's [run] tiles-per-task, 1]

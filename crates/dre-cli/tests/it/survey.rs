@@ -78,7 +78,7 @@ pub fn configure(dir: &Path, jobs: u32) {
         )
         .replace("arg = []", "arg = [[\"PIXEL_SCALE\", \"1\"]]")
         .replace("# fwhm = 3.0", "fwhm = 3.0")
-        .replace("jobs = 1", &format!("jobs = {jobs}"));
+        .replace("jobs = 0", &format!("jobs = {jobs}"));
     std::fs::write(&file, text).unwrap();
 }
 
@@ -641,4 +641,59 @@ fn each_tool_works_on_the_tiles_named_only() {
         files("Summary"),
         BTreeSet::from(["t01_dre.fits".to_string()])
     );
+}
+
+/// A task killed (kill -9: it records nothing) while it runs a tile: the run ends with that
+/// tile failed, `status` says the task ended while the stage ran, and `run --resume` runs
+/// that tile again, to the end.
+#[test]
+fn a_local_task_killed_is_named_by_status_and_resumed() {
+    let dir = survey_folder(2, 2);
+    let d = dir.path();
+    simulate(
+        d,
+        "t03",
+        3,
+        &["--size", "2000", "--galaxies", "200", "--stars", "30"],
+    );
+    let mut run =
+        crate::common::spawn(Command::new(SURVEY).current_dir(d).args(["run", "-d", "."]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let pid = loop {
+        let rec = std::fs::read(d.join(".survey/state/t03.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        if let Some(r) = rec.filter(|r| r["stages"][0]["state"] == "running") {
+            break r["pid"].as_u64().unwrap() as i32;
+        }
+        assert!(std::time::Instant::now() < deadline, "t03 never started");
+        assert!(run.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // The task's tool goes on alone; wait for it, not to leave it writing.
+    let children = output(Command::new("pgrep").args(["-P", &pid.to_string()]));
+    // SAFETY: a signal to a process of this test's run.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let o = run.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    for child in String::from_utf8_lossy(&children.stdout).split_whitespace() {
+        while Path::new(&format!("/proc/{child}")).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let lines = error_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("dre_survey: t03: sex_dre: the task (process ")
+            && lines[0].ends_with("ended while this stage ran"),
+        "{lines:?}"
+    );
+    let st = status_json(d);
+    assert_eq!(tiles_in(&st, "failed"), BTreeSet::from(["t03".to_string()]));
+    assert_eq!(tiles_in(&st, "done").len(), 2);
+    let o = survey(d, &["run", "-d", ".", "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(plan_tiles(&plan(d, 2)), BTreeSet::from(["t03".to_string()]));
+    assert_eq!(status_json(d)["done"], 3);
+    no_temporaries(d);
 }

@@ -25,9 +25,9 @@ pub const TEMPLATE: &str = r#"# survey.toml: how dre_survey runs the survey of t
 # Where the tasks run: "local" (this machine) or "slurm" (one Slurm job array).
 # dre_survey run --executor overrides it.
 executor = "local"
-# Tasks at a time: on this machine (local), or the job array's limit (slurm: --array=0-M%N;
-# 0: no limit). dre_survey run --jobs.
-jobs = 1
+# Tasks at a time: on this machine (local; 0: one per core), or the job array's limit
+# (slurm: --array=0-M%N; 0: no limit). dre_survey run --jobs.
+jobs = 0
 # Tiles per task: each task (a process, or one task of the job array) takes this many
 # tiles through the four stages, one after the other. dre_survey run --tiles-per-task.
 tiles-per-task = 1
@@ -203,8 +203,8 @@ pub struct SurveyConfig {
 pub struct RunSettings {
     /// `executor`: local or slurm (default local).
     pub executor: ExecutorKind,
-    /// `jobs`: tasks at a time (local, at least 1) or the array's limit (slurm, 0: none);
-    /// default 1.
+    /// `jobs`: tasks at a time (local; 0: one per core) or the array's limit (slurm; 0:
+    /// none); default 0.
     pub jobs: u32,
     /// `tiles-per-task`: at least 1 (default 1).
     #[serde(deserialize_with = "at_least_one")]
@@ -215,7 +215,7 @@ impl Default for RunSettings {
     fn default() -> Self {
         RunSettings {
             executor: ExecutorKind::Local,
-            jobs: 1,
+            jobs: 0,
             tiles_per_task: 1,
         }
     }

@@ -44,9 +44,14 @@ impl RunRequest {
         self.executor.unwrap_or(survey.config.run.executor)
     }
 
-    /// Tasks at a time.
+    /// Tasks at a time: the request's, else `survey.toml`'s; 0 is one per core locally,
+    /// no limit on Slurm.
     pub fn jobs(&self, survey: &Survey) -> u32 {
-        self.jobs.unwrap_or(survey.config.run.jobs)
+        let jobs = self.jobs.unwrap_or(survey.config.run.jobs);
+        match self.executor(survey) {
+            ExecutorKind::Local if jobs == 0 => cores(),
+            _ => jobs,
+        }
     }
 }
 
@@ -63,11 +68,6 @@ pub fn plan_run(survey: &Survey, req: &RunRequest) -> Result<(RunPlan, usize)> {
     let jobs = req.jobs(survey);
     if executor == ExecutorKind::Slurm && crate::find_on_path(&["sbatch"]).is_none() {
         return Err(Error::Invalid(SLURM_NOT_FOUND.into()));
-    }
-    if executor == ExecutorKind::Local && jobs == 0 {
-        return Err(Error::Invalid(
-            "--jobs must be at least 1 with the local executor".into(),
-        ));
     }
     let per_task = req
         .tiles_per_task
@@ -131,11 +131,13 @@ pub fn plan_run(survey: &Survey, req: &RunRequest) -> Result<(RunPlan, usize)> {
 fn default_dre_cpu(survey: &Survey, executor: ExecutorKind, jobs: u32) -> u32 {
     match executor {
         ExecutorKind::Slurm => survey.config.slurm.cpus_per_task,
-        ExecutorKind::Local => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-            (cores / jobs.max(1)).max(1)
-        }
+        ExecutorKind::Local => (cores() / jobs.max(1)).max(1),
     }
+}
+
+/// This machine's cores.
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
 /// The model cube of the survey: `[cube] file`, else the default cube, rendered into
