@@ -31,6 +31,8 @@
 pub mod conventions;
 mod error;
 mod fit;
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 pub mod layout;
 mod model;

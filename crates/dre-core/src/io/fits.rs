@@ -258,11 +258,110 @@ pub(crate) fn count_hdus(f: &mut FitsFile, path: &Path) -> Result<usize> {
 /// header declares lies within the file, so that no reader allocates for data that is not
 /// there (a 5 KB file may claim a 200000 x 200000 image).
 pub(crate) fn checked_hdu(f: &mut FitsFile, i: usize, path: &Path) -> Result<FitsHdu> {
+    check_describable(f, i, path)?;
     let hdu = f
         .hdu(i)
         .map_err(|e| Error::file(path, format!("HDU {}: {}", i + 1, fits_message(e))))?;
     check_data_in_file(f, i, path)?;
     Ok(hdu)
+}
+
+/// Checks that fitsio can describe HDU `i` (from 0) of `f`, the file at `path`: its
+/// description (`FitsFile::hdu`) panics, where an error is due, on an image type it does
+/// not know (BITPIX 64 with BZERO 2^63) and on a column type it cannot parse (variable-length
+/// `P`/`Q`, complex `C`/`M`; found by fuzzing). Leaves `f` at that HDU.
+pub(crate) fn check_describable(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
+    let hdu = i + 1;
+    let fail = |what: String| Error::file(path, format!("HDU {hdu}: {what}"));
+    let (mut status, mut kind): (c_int, c_int) = (0, 0);
+    // SAFETY: `f` is open; HDU numbers count from 1.
+    unsafe {
+        fitsio::sys::ffcmsg();
+        fitsio::sys::ffmahd(f.as_raw(), hdu as c_int, &mut kind, &mut status);
+    }
+    if status != 0 {
+        return Err(fail(format!(
+            "unreadable header: {}",
+            status_message(status)
+        )));
+    }
+    match kind {
+        0 => {
+            let (mut naxis, mut bitpix) = (0, 0);
+            // SAFETY: `f` is open at an image HDU.
+            unsafe {
+                fitsio::sys::ffgidm(f.as_raw(), &mut naxis, &mut status);
+                fitsio::sys::ffgiet(f.as_raw(), &mut bitpix, &mut status);
+            }
+            if status != 0 {
+                return Err(fail(format!(
+                    "unreadable image header: {}",
+                    status_message(status)
+                )));
+            }
+            if ![8, 10, 16, 20, 32, 40, 64, -32, -64].contains(&bitpix) {
+                return Err(fail(format!(
+                    "unsupported image type (BITPIX with BZERO/BSCALE gives cfitsio type {bitpix})"
+                )));
+            }
+        }
+        1 | 2 => {
+            let mut ncols: c_int = 0;
+            // SAFETY: `f` is open at a table HDU.
+            unsafe { fitsio::sys::ffgncl(f.as_raw(), &mut ncols, &mut status) };
+            for col in 1..=ncols.max(0) {
+                let mut name = [0 as c_char; 71];
+                let mut dtype = [0 as c_char; 71];
+                let mut repeat = 0;
+                // SAFETY: buffers of FLEN_VALUE (71), as fitsio passes; null for the rest.
+                let dtype = unsafe {
+                    fitsio::sys::ffgbcl(
+                        f.as_raw(),
+                        col,
+                        name.as_mut_ptr(),
+                        std::ptr::null_mut(),
+                        dtype.as_mut_ptr(),
+                        &mut repeat,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        &mut status,
+                    );
+                    CStr::from_ptr(dtype.as_ptr())
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                if status != 0 {
+                    return Err(fail(format!("column {col}: {}", status_message(status))));
+                }
+                // fitsio's parse: digits, then one of these letters.
+                let letter = dtype
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .chars()
+                    .next();
+                if !matches!(
+                    letter,
+                    Some(
+                        'L' | 'X' | 'B' | 'S' | 'E' | 'J' | 'D' | 'I' | 'K' | 'A' | 'U' | 'V' | 'W'
+                    )
+                ) {
+                    return Err(fail(format!(
+                        "column {col} has a type this program cannot read (TFORM type {dtype:?}: \
+                         variable-length or complex)"
+                    )));
+                }
+            }
+            if status != 0 {
+                return Err(fail(format!(
+                    "unreadable table header: {}",
+                    status_message(status)
+                )));
+            }
+        }
+        k => return Err(fail(format!("unknown HDU type {k}"))),
+    }
+    Ok(())
 }
 
 /// Checks the current HDU (number `i` from 0; messages count from 1, as FITS does) of `f`

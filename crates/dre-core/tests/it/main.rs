@@ -4,6 +4,7 @@
 
 mod cutting_golden;
 mod faults_io;
+mod fuzz_corpus;
 mod golden_io;
 mod render_golden;
 mod render_props;

@@ -1,7 +1,7 @@
 //! The GAIN given to SExtractor (`--gain`, `--gain-key`): a number, or read from the primary
 //! header of the measurement image, times EXPTIME for images in counts per second.
 
-use crate::error::{AtPath, Error, Result};
+use crate::error::{Error, Result};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -117,7 +117,8 @@ fn primary_header(path: &Path) -> Result<Vec<(String, String)>> {
     use std::os::raw::{c_char, c_int};
 
     let mut f = crate::io::fits::open_fits(path)?;
-    f.primary_hdu().at(path)?;
+    // Not `primary_hdu`: fitsio panics describing some HDUs (see check_describable).
+    crate::io::fits::check_describable(&mut f, 0, path)?;
     let mut cards = Vec::new();
     let mut status: c_int = 0;
     let (mut nkeys, mut more): (c_int, c_int) = (0, 0);
