@@ -61,6 +61,8 @@ pub struct Prepared {
     pub nan_data: usize,
     /// Pixels in a stamp: every span lies within it.
     stamp: usize,
+    /// Whether the segment reaches the cut's border (`DRE_FLAGS` bit 64).
+    pub seg_at_edge: bool,
 }
 
 impl Prepared {
@@ -103,6 +105,7 @@ impl Prepared {
             bad_rms: 0,
             nan_data: 0,
             stamp: b * b,
+            seg_at_edge: false,
         };
         let mut flux = 0f64;
         let (mut inf_data, mut first_inf, mut rms_not_positive) = (0, None, 0);
@@ -113,6 +116,7 @@ impl Prepared {
             else {
                 continue;
             };
+            p.seg_at_edge |= y == 0 || y == b - 1 || first == 0 || last == b - 1;
             let len = ((last - first + 1).div_ceil(LANES) * LANES).min(b);
             let x0 = first.min(b - len);
             p.spans.push(Span {
@@ -185,6 +189,12 @@ impl Prepared {
         }
         p.flux = flux as f32;
         Ok(p)
+    }
+
+    /// `NPIX`: the pixels counted in the chi-square (segment, finite data, positive finite
+    /// rms); the object's chi-square is `CHI x NPIX`.
+    pub fn n_pix(&self) -> usize {
+        self.n_keep
     }
 
     /// The segment's pixels row by row, for other kernels (the GPU): (index in the stamp,

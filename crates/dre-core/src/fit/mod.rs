@@ -6,3 +6,5 @@ pub mod convolve;
 pub mod gpu;
 pub mod kernel;
 pub mod params;
+pub mod refine;
+pub mod statistics;
