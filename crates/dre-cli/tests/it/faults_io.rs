@@ -181,24 +181,24 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount(size: &str) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
-            Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs here: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
+        if which("mount").is_none() {
+            eprintln!("skipped: no mount program");
+            return None;
         }
+        // Spawned through `output`: never while this process writes an HDF5 file.
+        let o = output(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path()),
+        );
+        if !o.status.success() {
+            eprintln!(
+                "skipped: cannot mount a tmpfs here: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
     }
 
     fn path(&self) -> &Path {
@@ -206,9 +206,13 @@ impl SmallDisk {
     }
 }
 
+fn which(program: &str) -> Option<PathBuf> {
+    dre::find_on_path(&[program])
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        output(Command::new("umount").arg(self.dir.path()));
     }
 }
 

@@ -9,7 +9,6 @@ use dre::{
     CutWriter, Grid, ModelCube, Table,
 };
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn grid(boxsize: usize) -> Grid {
     Grid {
@@ -290,6 +289,60 @@ fn a_header_larger_than_its_file_is_one_error_naming_it() {
     assert_one_line_naming(read_catalog(&wide).unwrap_err(), &wide, "HDU 2");
 }
 
+/// `gzip -c path > path.gz`, written here with stored (uncompressed) deflate blocks: no
+/// child process, which would inherit (and keep locked) the HDF5 files other tests have open.
+fn gzip(path: &Path) -> PathBuf {
+    let data = std::fs::read(path).unwrap();
+    let mut crc = !0u32;
+    for &b in &data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    let mut blocks = data.chunks(65535).peekable();
+    if blocks.peek().is_none() {
+        gz.extend([1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(block) = blocks.next() {
+        let len = block.len() as u16;
+        gz.push(blocks.peek().is_none() as u8);
+        gz.extend(len.to_le_bytes());
+        gz.extend((!len).to_le_bytes());
+        gz.extend(block);
+    }
+    gz.extend((!crc).to_le_bytes());
+    gz.extend((data.len() as u32).to_le_bytes());
+    let out = PathBuf::from(format!("{}.gz", path.display()));
+    std::fs::write(&out, gz).unwrap();
+    out
+}
+
+#[test]
+fn gzipped_fits_files_read_decompressed_and_are_checked_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cat = d.join("a_cat.fits");
+    write_table(&cat, &table(500)).unwrap();
+    assert_eq!(read_catalog(gzip(&cat)).unwrap(), table(500));
+    let cube_file = d.join("cube.fits");
+    write_cube(&cube_file, &cube(16), &[]).unwrap();
+    assert_eq!(read_cube(gzip(&cube_file)).unwrap().data, cube(16).data);
+    let huge = d.join("huge.fits");
+    huge_image(&huge, &["200000", "200000"], &[]);
+    let gz = gzip(&huge);
+    assert_one_line_naming(
+        read_cube(&gz).unwrap_err(),
+        &gz,
+        "the file, decompressed, ends before",
+    );
+}
+
 #[test]
 fn a_huge_or_corrupt_cached_default_cube_is_rendered_again() {
     let dir = tempfile::tempdir().unwrap();
@@ -538,26 +591,33 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
+    /// Through the mount(2) call, not the `mount` program: a child process would inherit
+    /// (and keep locked) the HDF5 files other tests have open.
     fn mount(size: &str) -> Option<SmallDisk> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
-            Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs here: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
+        let target = CString::new(dir.path().as_os_str().as_bytes()).unwrap();
+        let fs = CString::new("tmpfs").unwrap();
+        let opts = CString::new(format!("size={size}")).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                fs.as_ptr(),
+                target.as_ptr(),
+                fs.as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            eprintln!(
+                "skipped: cannot mount a tmpfs here: {}",
+                std::io::Error::last_os_error()
+            );
+            return None;
         }
+        Some(SmallDisk { dir })
     }
 
     fn path(&self) -> &Path {
@@ -567,7 +627,11 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(target) = std::ffi::CString::new(self.dir.path().as_os_str().as_bytes()) {
+            // SAFETY: a NUL-terminated string that outlives the call.
+            unsafe { libc::umount(target.as_ptr()) };
+        }
     }
 }
 
