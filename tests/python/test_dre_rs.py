@@ -564,3 +564,40 @@ def test_ctrl_c_stops_fit_dir_with_nothing_half_written(tmp_path, golden):
     # The cube is still usable.
     obj, seg, rms = dre_rs.read_cut(golden / "Cuts/gold_cuts.h5", "00_0004")
     assert np.isfinite(m.dre_fit(obj, seg, rms)).all()
+
+
+def test_statistics_on_a_quadratic_cube():
+    """Central differences are exact on a quadratic: the gradient, the Hessian (with a cross
+    term) and params_std of exp(quadratic) (whose ln is the quadratic) are known."""
+    from dre_rs import statistics
+
+    shape = (2, 5, 7, 6)
+    a = np.array([0.0, 1.5, 0.5, 2.0])  # axis 0 has 2 values: no curvature there
+    c = np.array([0, 2, 3, 2])
+    grid = np.indices(shape).astype(float)
+    q = sum(a[i] * (grid[i] - c[i]) ** 2 for i in range(4)) + 0.25 * (grid[1] - 2) * (grid[2] - 3)
+    steps = [1.0, 0.1, 15.0, 0.1]
+    cube = (q + 1).astype(np.float32)
+    idx = (0, 3, 4, 2)
+    g = statistics.cube_gradient(cube, idx, steps)
+    expect = [0.0] + [(2 * a[i] * (idx[i] - c[i]) + (0.25 * (idx[3 - i] - c[3 - i]) if i in (1, 2)
+                                                        else 0)) / steps[i] for i in (1, 2, 3)]
+    np.testing.assert_allclose(g, expect, rtol=1e-5, atol=1e-6)
+    assert statistics.gradient_norm(cube, idx, steps) == pytest.approx(np.linalg.norm(g))
+    h = statistics.cube_hessian(cube, idx, steps)
+    assert h.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(h)[1:], [2 * a[i] / steps[i] ** 2 for i in (1, 2, 3)],
+                               rtol=1e-5)
+    assert h[1, 2] == pytest.approx(0.25 / (steps[1] * steps[2]), rel=1e-5) == h[2, 1]
+    # ln(chi) quadratic and separable: params_std = sqrt(1 / (2 a)) in grid steps.
+    sep = sum(a[i] * (grid[i] - c[i]) ** 2 for i in range(4))
+    std = statistics.params_std(np.exp(sep).astype(np.float32), c, [1.0] * 4)
+    assert np.isnan(std[0])  # an axis of two values has no curvature
+    np.testing.assert_allclose(std[1:], np.sqrt(1 / (2 * a[1:])), rtol=1e-4)
+    # Wrong arguments are refused by name, never a crash.
+    with pytest.raises(ValueError, match=r"^idx_min and steps: expected 4 values each"):
+        statistics.params_std(cube, (0, 1), steps)
+    with pytest.raises(IndexError, match=r"^idx_min: index 5 is out of range for axis 1"):
+        statistics.cube_gradient(cube, (0, 5, 0, 0), steps)
+    with pytest.raises(ValueError, match=r"^chi_cube: expected dtype float32, got float64"):
+        statistics.cube_hessian(cube.astype(float), idx, steps)

@@ -110,6 +110,117 @@ fn default_cube_path(py: Python<'_>, cache_dir: Option<PathBuf>) -> PyResult<Str
     Ok(p.display().to_string())
 }
 
+/// A checked cube, its shape, the index and the steps.
+type StatsArgs<'py> = (
+    numpy::PyReadonlyArrayDyn<'py, f32>,
+    Vec<usize>,
+    Vec<usize>,
+    Vec<f64>,
+);
+
+/// The statistics' arguments checked (the library panics on a mismatch): a float32 cube of
+/// any dimension, one in-range index and one step per axis.
+fn stats_args<'py>(
+    cube: &Bound<'py, PyAny>,
+    idx_min: Vec<i64>,
+    steps: Vec<f64>,
+) -> PyResult<StatsArgs<'py>> {
+    let shape = match cube.cast::<numpy::PyUntypedArray>() {
+        Ok(a) => numpy::PyUntypedArrayMethods::shape(a).to_vec(),
+        Err(_) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "chi_cube: expected a numpy array of float32, got {}",
+                cube.get_type().name()?
+            )))
+        }
+    };
+    let a = checked::<f32>(cube, "chi_cube", "float32", &shape, "")?;
+    let d = shape.len();
+    if idx_min.len() != d || steps.len() != d {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "idx_min and steps: expected {d} values each (one per axis of the cube), got {} and {}",
+            idx_min.len(),
+            steps.len()
+        )));
+    }
+    let mut idx = Vec::with_capacity(d);
+    for (axis, (&i, &n)) in idx_min.iter().zip(&shape).enumerate() {
+        let j = if i < 0 { i + n as i64 } else { i };
+        if j < 0 || j >= n as i64 {
+            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                "idx_min: index {i} is out of range for axis {axis} of size {n}"
+            )));
+        }
+        idx.push(j as usize);
+    }
+    Ok((a, shape, idx, steps))
+}
+
+/// cube_gradient(chi_cube, idx_min, steps) -> float64 array (d,)
+///
+/// The original's `statistics.cube_gradient`: per axis, the central difference of the cube
+/// at `idx_min` on the 3-point window (slid inward at the grid's ends), in units of `steps`.
+#[pyfunction]
+fn cube_gradient<'py>(
+    py: Python<'py>,
+    chi_cube: &Bound<'py, PyAny>,
+    idx_min: Vec<i64>,
+    steps: Vec<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
+    let g = dre::cube_gradient(values(&a, "chi_cube")?, &shape, &idx, &steps);
+    Ok(g.into_pyarray(py).into_any())
+}
+
+/// gradient_norm(chi_cube, idx_min, steps) -> float
+///
+/// The original's `statistics.gradient_norm`: the norm of `cube_gradient`.
+#[pyfunction]
+fn gradient_norm(chi_cube: &Bound<'_, PyAny>, idx_min: Vec<i64>, steps: Vec<f64>) -> PyResult<f64> {
+    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
+    Ok(dre::gradient_norm(
+        values(&a, "chi_cube")?,
+        &shape,
+        &idx,
+        &steps,
+    ))
+}
+
+/// cube_hessian(chi_cube, idx_min, steps) -> float64 array (d, d)
+///
+/// The original's `statistics.cube_hessian`: the numerical Hessian of the cube at `idx_min`.
+#[pyfunction]
+fn cube_hessian<'py>(
+    py: Python<'py>,
+    chi_cube: &Bound<'py, PyAny>,
+    idx_min: Vec<i64>,
+    steps: Vec<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
+    let d = shape.len();
+    let h = dre::cube_hessian(values(&a, "chi_cube")?, &shape, &idx, &steps);
+    let h = Array::from_shape_vec(IxDyn(&[d, d]), h)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    Ok(h.into_pyarray(py).into_any())
+}
+
+/// params_std(chi_cube, idx_min, steps) -> float64 array (d,)
+///
+/// The original's `statistics.params_std`: the square roots of the diagonal of the inverse of
+/// the Hessian of ln(chi) at `idx_min`, in units of `steps` (NaN where a variance is negative,
+/// an axis has fewer than 3 values or the Hessian is singular).
+#[pyfunction]
+fn params_std<'py>(
+    py: Python<'py>,
+    chi_cube: &Bound<'py, PyAny>,
+    idx_min: Vec<i64>,
+    steps: Vec<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
+    let s = dre::params_std(values(&a, "chi_cube")?, &shape, &idx, &steps);
+    Ok(s.into_pyarray(py).into_any())
+}
+
 #[pymodule]
 fn _dre_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cube::ModelsCube>()?;
@@ -121,6 +232,10 @@ fn _dre_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_chi, m)?)?;
     m.add_function(wrap_pyfunction!(write_mosaic, m)?)?;
     m.add_function(wrap_pyfunction!(default_cube_path, m)?)?;
+    m.add_function(wrap_pyfunction!(cube_gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(gradient_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(cube_hessian, m)?)?;
+    m.add_function(wrap_pyfunction!(params_std, m)?)?;
     m.add("CUDA_BUILT", cfg!(feature = "cuda"))?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -23,6 +23,7 @@ from ._dre_rs import (
     read_psf,
     write_mosaic,
 )
+from . import statistics
 from .models import ModelCPU, ModelGPU, ModelNB, visualize_model
 
 # The original's name for read_psf.
@@ -43,6 +44,7 @@ __all__ = [
     "read_chi",
     "read_cut",
     "read_psf",
+    "statistics",
     "visualize_model",
     "write_mosaic",
 ]
