@@ -1,9 +1,43 @@
 //! HDF5 compression levels of the original (`h5py_compression`): none, low = lzf (filter
 //! 32000, as h5py writes it), medium = gzip 4, high = gzip 9.
+//!
+//! gzip is deflated here, on the thread pool, and each dataset's one chunk written whole
+//! with `H5Dwrite_chunk`: HDF5 would deflate on the writing thread alone. The chunk and the
+//! stream are what HDF5's own deflate filter makes (zlib's `compress2` at the same level,
+//! one chunk of the whole dataset as hdf5-metno chooses for datasets under 64 MiB).
 
 use crate::error::{Error, Result};
-use hdf5::DatasetBuilder;
+use hdf5::{DatasetBuilder, H5Type};
+use std::ffi::{c_int, c_ulong, c_void};
 use std::str::FromStr;
+
+#[link(name = "z")]
+extern "C" {
+    fn compressBound(source_len: c_ulong) -> c_ulong;
+    fn compress2(
+        dest: *mut u8,
+        dest_len: *mut c_ulong,
+        source: *const u8,
+        source_len: c_ulong,
+        level: c_int,
+    ) -> c_int;
+}
+
+// Linked through hdf5-metno-sys (HDF5 >= 1.10.3); hid_t is 64 bits since HDF5 1.10.
+extern "C" {
+    fn H5Dwrite_chunk(
+        dset_id: i64,
+        dxpl_id: i64,
+        filters: u32,
+        offset: *const u64,
+        data_size: usize,
+        buf: *const c_void,
+    ) -> c_int;
+}
+
+/// hdf5-metno's automatic chunk (`DEFAULT_CHUNK_SIZE_KB`) is the whole dataset up to this
+/// many bytes; larger datasets are left to HDF5.
+const WHOLE_CHUNK_BYTES: usize = 64 << 20;
 
 /// Compression of the HDF5 datasets of cut and chi files (`--compression`; default
 /// `Medium`, as the original). Parsed from `none`, `low`, `medium`, `high`.
@@ -30,6 +64,69 @@ impl Compression {
             Compression::High => b.deflate(9),
         }
     }
+}
+
+impl Compression {
+    /// The gzip level of a dataset of `elements` values of `T` deflated here, on the
+    /// thread pool; `None` where HDF5 compresses it itself (none, lzf, large datasets).
+    pub(crate) fn gzip_level<T: H5Type>(self, elements: usize) -> Option<i32> {
+        let level = match self {
+            Compression::Medium => 4,
+            Compression::High => 9,
+            Compression::None | Compression::Low => return None,
+        };
+        let bytes = elements.checked_mul(std::mem::size_of::<T>())?;
+        (bytes > 0 && bytes <= WHOLE_CHUNK_BYTES).then_some(level)
+    }
+}
+
+/// `bytes` deflated as HDF5's deflate filter does (a zlib stream from `compress2`).
+pub(crate) fn deflate(bytes: &[u8], level: i32) -> std::result::Result<Vec<u8>, String> {
+    let len = c_ulong::try_from(bytes.len()).map_err(|e| e.to_string())?;
+    // SAFETY: compressBound is a pure function of the length.
+    let bound = unsafe { compressBound(len) };
+    let mut out = vec![0u8; usize::try_from(bound).map_err(|e| e.to_string())?];
+    let mut out_len = bound;
+    // SAFETY: `out` holds `bound` bytes, compress2 writes at most `out_len` and sets it.
+    let rc = unsafe { compress2(out.as_mut_ptr(), &mut out_len, bytes.as_ptr(), len, level) };
+    if rc != 0 {
+        return Err(format!("zlib compress2 failed (error {rc})"));
+    }
+    out.truncate(usize::try_from(out_len).map_err(|e| e.to_string())?);
+    Ok(out)
+}
+
+/// Creates dataset `name` of `T` and `shape` in `group`, gzip-compressed with `compression`
+/// in one chunk of the whole dataset, and writes `deflated` (from [`deflate`]) as that chunk.
+pub(crate) fn write_deflated<T: H5Type>(
+    group: &hdf5::Group,
+    name: &str,
+    shape: &[usize],
+    compression: Compression,
+    deflated: &[u8],
+) -> hdf5::Result<()> {
+    let ds = compression
+        .apply(group.new_dataset_builder())
+        .chunk(shape.to_vec())
+        .empty::<T>()
+        .shape(shape.to_vec())
+        .create(name)?;
+    let offset = vec![0u64; shape.len()];
+    hdf5::sync::sync(|| {
+        // SAFETY: the dataset is open, `offset` has one value per axis and `deflated`
+        // holds `deflated.len()` bytes.
+        hdf5::h5check(unsafe {
+            H5Dwrite_chunk(
+                ds.id(),
+                0, // H5P_DEFAULT
+                0, // every filter applied
+                offset.as_ptr(),
+                deflated.len(),
+                deflated.as_ptr().cast(),
+            )
+        })
+    })
+    .map(drop)
 }
 
 impl FromStr for Compression {
