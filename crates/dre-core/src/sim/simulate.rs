@@ -87,6 +87,9 @@ impl Default for SimConfig {
     }
 }
 
+/// Largest tile side [pixels] the simulator draws.
+pub const MAX_SIZE: usize = 32768;
+
 impl SimConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(m));
@@ -116,6 +119,13 @@ impl SimConfig {
         }
         if !(self.sky >= 0.0 && self.gain > 0.0 && self.read_noise >= 0.0 && self.exptime > 0.0) {
             return bad("sky and read noise must be >= 0, gain and exposure > 0".into());
+        }
+        // The tile is held as float64 while drawn: 32768^2 pixels is 8 GiB already.
+        if self.size > MAX_SIZE {
+            return bad(format!(
+                "a {0}x{0} tile is larger than the simulator's limit of {MAX_SIZE}x{MAX_SIZE}",
+                self.size
+            ));
         }
         if self.margin.is_nan() || self.margin < 0.0 || 2.0 * self.margin >= self.size as f64 {
             return bad(format!(
@@ -573,5 +583,14 @@ mod tests {
         }
         .validate()
         .is_err());
+        // A size that would not fit in memory is refused before anything is allocated.
+        let e = SimConfig {
+            size: 200_000,
+            ..small()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("larger than the simulator's limit"), "{e}");
     }
 }
