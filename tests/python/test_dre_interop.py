@@ -38,7 +38,20 @@ def test_summary_opens_in_astropy_with_the_original_columns(workdir, golden):
     run_dre(workdir, golden)
     ours = Table.read(workdir / "Summary/gold_dre.fits")
     theirs = Table.read(golden / "Summary/gold_dre.fits")
-    assert ours.colnames == theirs.colnames
+    n = len(theirs.colnames)
+    assert ours.colnames[:n] == theirs.colnames
+    # The off-grid values, their errors and the flags come after the original's columns.
+    # (INDEX_FIT: the golden cube has several n.)
+    assert ours.colnames[n:] == ["LOGR_FIT", "LOGR_FIT_ERR", "AX_RATIO_FIT", "AX_RATIO_FIT_ERR",
+                                 "ANGLE_FIT", "ANGLE_FIT_ERR", "INDEX_FIT", "INDEX_FIT_ERR",
+                                 "NPIX", "DRE_FLAGS"]
+    for c in ["DRE_FLAGS", "NPIX"]:
+        assert ours[c].dtype.kind == "i" and ours[c].dtype.itemsize == 4, c
+    assert (ours["NPIX"] > 0).all()
+    assert np.isfinite(ours["LOGR_FIT"]).all()
+    # Within the 3-point window around the grid value (log r steps of 0.25 in this cube).
+    assert (np.abs(ours["LOGR_FIT"] - ours["LOGR"]) <= 0.5 + 1e-6).all()
+    assert (np.abs(ours["LOGR_FIT"] - ours["LOGR"]) > 1e-3).sum() > 20
     for c in theirs.colnames:
         assert ours[c].dtype == theirs[c].dtype, c
         assert ours[c].shape == theirs[c].shape, c

@@ -1,6 +1,8 @@
 //! The parameters of one object's fit (SPEC 5): the grid point of the minimum chi, and the
 //! radius estimates derived from the whole chi cube.
 
+use crate::fit::kernel::Prepared;
+use crate::fit::refine::{refine, Refined};
 use crate::model::cube::Grid;
 
 /// One Summary row's fitted values (the catalogue's columns are joined later).
@@ -32,6 +34,9 @@ pub struct Params {
     pub ax_ratio: f32,
     /// `ANGLE`: theta in degrees (THETA_IMAGE) of the best model.
     pub angle: f32,
+    /// The off-grid values, their errors, `NPIX` and `DRE_FLAGS` ([`refine`]); None where
+    /// the object's pixels are not known (parameters recomputed from a chi file alone).
+    pub refined: Option<Refined>,
 }
 
 /// Flat position of the first minimum ignoring NaN (numpy's `nanargmin`); None if all NaN.
@@ -97,7 +102,20 @@ pub fn parameters(chi: &[f32], grid: &Grid) -> Option<Params> {
         logr: log_r[idx[3]] as f32,
         ax_ratio: grid.axrat.value(idx[1]) as f32,
         angle: grid.posang.value(idx[2]) as f32,
+        refined: None,
     })
+}
+
+/// [`parameters`] with the off-grid values, errors and flags of the object `obj` whose chi
+/// cube `chi` is (its counted pixels and whether its segment reaches the cut's border).
+///
+/// # Panics
+///
+/// As [`parameters`].
+pub fn fit_parameters(chi: &[f32], grid: &Grid, obj: &Prepared) -> Option<Params> {
+    let mut p = parameters(chi, grid)?;
+    p.refined = refine(chi, grid, obj.n_pix(), obj.seg_at_edge);
+    Some(p)
 }
 
 /// A parabola y = a x^2 + b x + c through ln(chi) at the three log-radius samples around the

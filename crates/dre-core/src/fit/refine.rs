@@ -71,6 +71,10 @@ pub struct Refined {
     pub errors: [f64; 4],
     /// `DRE_FLAGS`.
     pub flags: i32,
+    /// `NPIX`: the pixels counted in the chi-square.
+    pub npix: usize,
+    /// Whether the cube has more than one n (the Summary then has `INDEX_FIT`).
+    pub multi_index: bool,
 }
 
 /// Period of the angle axis in steps when it covers 180 degrees (13 values -90..90 step 15
@@ -183,6 +187,8 @@ pub fn refine(chi: &[f32], grid: &Grid, npix: usize, at_edge: bool) -> Option<Re
         values,
         errors,
         flags,
+        npix,
+        multi_index: grid.index.count > 1,
     })
 }
 

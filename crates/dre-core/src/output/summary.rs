@@ -26,7 +26,10 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> 
     order.sort_by_key(|&i| (rows[i].ext, rows[i].number));
     let rows: Vec<&FitRow> = order.iter().map(|&i| &rows[i]).collect();
     let fit = fit_columns(&rows);
+    let refined = refined_columns(&rows);
     let Some(cat) = catalog else {
+        let mut fit = fit;
+        fit.columns.extend(refined.columns);
         return Ok(fit);
     };
 
@@ -61,7 +64,71 @@ pub fn summary_table(rows: &[FitRow], catalog: Option<&Table>) -> Result<Table> 
         }
         out.columns.push(col);
     }
+    // After the original's columns and the catalogue's, so that both keep their places.
+    out.columns.extend(refined.take(&left).columns);
     Ok(out)
+}
+
+/// The columns of [`crate::refine`] (none when no row has them, as for parameters
+/// recomputed from a chi file): `LOGR_FIT`, `AX_RATIO_FIT`, `ANGLE_FIT` (and `INDEX_FIT`
+/// for cubes of more than one n) each with its `_ERR`, `NPIX` and `DRE_FLAGS`. A row
+/// without them has NaN, NPIX -1 and DRE_FLAGS 0.
+fn refined_columns(rows: &[&FitRow]) -> Table {
+    if rows.iter().all(|r| r.params.refined.is_none()) {
+        return Table { columns: vec![] };
+    }
+    let multi = rows
+        .iter()
+        .any(|r| r.params.refined.is_some_and(|f| f.multi_index));
+    let col = |name: &str, f: &dyn Fn(&crate::fit::refine::Refined) -> f64| {
+        Column::new(
+            name,
+            1,
+            ColumnData::F64(
+                rows.iter()
+                    .map(|r| r.params.refined.as_ref().map_or(f64::NAN, f))
+                    .collect(),
+            ),
+        )
+    };
+    let mut columns = Vec::new();
+    let axes: &[(&str, usize)] = if multi {
+        &[
+            ("LOGR_FIT", 3),
+            ("AX_RATIO_FIT", 1),
+            ("ANGLE_FIT", 2),
+            ("INDEX_FIT", 0),
+        ]
+    } else {
+        &[("LOGR_FIT", 3), ("AX_RATIO_FIT", 1), ("ANGLE_FIT", 2)]
+    };
+    for &(name, a) in axes {
+        columns.push(col(name, &|f| f.values[a]));
+        columns.push(col(&format!("{name}_ERR"), &|f| f.errors[a]));
+    }
+    columns.push(Column::new(
+        "NPIX",
+        1,
+        ColumnData::I32(
+            rows.iter()
+                .map(|r| {
+                    r.params
+                        .refined
+                        .map_or(-1, |f| i32::try_from(f.npix).unwrap_or(i32::MAX))
+                })
+                .collect(),
+        ),
+    ));
+    columns.push(Column::new(
+        "DRE_FLAGS",
+        1,
+        ColumnData::I32(
+            rows.iter()
+                .map(|r| r.params.refined.map_or(0, |f| f.flags))
+                .collect(),
+        ),
+    ));
+    Table { columns }
 }
 
 /// The catalogue's join keys (EXT_NUMBER or 0, NUMBER) row by row, and whether it has
@@ -204,8 +271,65 @@ mod tests {
                 logr: 1.0,
                 ax_ratio: 0.5,
                 angle: 0.0,
+                refined: None,
             },
         }
+    }
+
+    #[test]
+    fn refined_columns_come_last_and_only_when_known() {
+        let cat = Table {
+            columns: vec![
+                Column::new("NUMBER", 1, ColumnData::I32(vec![5, 2])),
+                Column::new("X_IMAGE", 1, ColumnData::F32(vec![50.0, 20.0])),
+            ],
+        };
+        let plain = summary_table(&[row(0, 5), row(0, 2)], Some(&cat)).unwrap();
+        assert_eq!(plain.columns.last().unwrap().name, "X_IMAGE");
+        let mut a = row(0, 5);
+        a.params.refined = Some(crate::fit::refine::Refined {
+            values: [4.0, 0.45, 12.5, 0.83],
+            errors: [f64::NAN, 0.01, 1.5, 0.02],
+            flags: 3,
+            npix: 812,
+            multi_index: false,
+        });
+        let t = summary_table(&[a, row(0, 2)], Some(&cat)).unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        let n = plain.columns.len();
+        assert_eq!(
+            names[..n],
+            plain
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()[..]
+        );
+        assert_eq!(
+            names[n..],
+            [
+                "LOGR_FIT",
+                "LOGR_FIT_ERR",
+                "AX_RATIO_FIT",
+                "AX_RATIO_FIT_ERR",
+                "ANGLE_FIT",
+                "ANGLE_FIT_ERR",
+                "NPIX",
+                "DRE_FLAGS"
+            ]
+        );
+        // Sorted by NUMBER: row 2 (unknown) first, then 5.
+        assert_eq!(
+            t.column("NPIX").unwrap().data,
+            ColumnData::I32(vec![-1, 812])
+        );
+        assert_eq!(
+            t.column("DRE_FLAGS").unwrap().data,
+            ColumnData::I32(vec![0, 3])
+        );
+        let l = t.column("LOGR_FIT").unwrap().as_f64().unwrap();
+        assert!(l[0].is_nan() && l[1] == 0.83);
+        assert_eq!(t.column("ANGLE_FIT_ERR").unwrap().as_f64().unwrap()[1], 1.5);
     }
 
     #[test]

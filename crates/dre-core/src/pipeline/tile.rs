@@ -6,7 +6,7 @@ use crate::conventions::parse_object_name;
 use crate::error::{Error, Result};
 use crate::fit::backend::Fitter;
 use crate::fit::kernel::{masked_pixels_warning, Prepared};
-use crate::fit::params::parameters;
+use crate::fit::params::fit_parameters;
 use crate::io::atomic::PendingFile;
 use crate::io::chi::ChiWriter;
 use crate::io::compression::Compression;
@@ -151,7 +151,7 @@ pub fn fit_tile(
             )));
         }
         for (((cut, (ext, number)), obj), chi) in cuts.iter().zip(&ready).zip(&chis) {
-            let Some(params) = parameters(chi, grid) else {
+            let Some(params) = fit_parameters(chi, grid, obj) else {
                 report.failures.push(Error::object(
                     &paths.cuts,
                     &obj.name,
