@@ -83,29 +83,108 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
     })?;
     data.resize(total, 0.0);
 
-    // Read one strip (one angle of one plane: BOXSIZE rows x all radii) at a time, so the
-    // peak memory is the cube plus one strip.
     let width = nr * b;
     let strip_len = b * width;
-    for plane in 0..ni * nq {
-        for t in 0..nt {
-            let start = (plane * nt + t) * strip_len;
-            let strip: Vec<f32> = hdu
-                .read_section(&mut f, start, start + strip_len)
-                .at(path)?;
-            for (y, row) in strip.chunks_exact(width).enumerate() {
-                for (r, px) in row.chunks_exact(b).enumerate() {
-                    let k = (plane * nt + t) * nr + r;
-                    let dst = k * b * b + y * b;
-                    data[dst..dst + b].copy_from_slice(px);
-                }
-            }
-        }
+    match plain_f32_data(&mut f, &hdu, path, total) {
+        Some(offset) if strip_len > 0 => read_raw(path, offset, &mut data, b, width)?,
+        _ => read_cfitsio(&mut f, &hdu, path, &mut data, b, width)?,
     }
     let cube = ModelCube { grid, data };
     // A model of zeros or non-finite pixels would spoil every object's estimates.
     cube.check_models().map_err(|e| e.at_file(path))?;
     Ok(cube)
+}
+
+/// Reads the cube through cfitsio, one strip (one angle of one plane: BOXSIZE rows x all
+/// radii) at a time, so the peak memory is the cube plus one strip.
+fn read_cfitsio(
+    f: &mut FitsFile,
+    hdu: &FitsHdu,
+    path: &Path,
+    data: &mut [f32],
+    b: usize,
+    width: usize,
+) -> Result<()> {
+    let strip_len = b * width;
+    if strip_len == 0 {
+        return Ok(());
+    }
+    for (s, out) in data.chunks_mut(strip_len).enumerate() {
+        let start = s * strip_len;
+        let strip: Vec<f32> = hdu.read_section(f, start, start + strip_len).at(path)?;
+        unstrip(strip.chunks_exact(width), out, b);
+    }
+    Ok(())
+}
+
+/// Puts one strip's rows (BOXSIZE rows of all radii) into its models, one after another.
+fn unstrip<'a>(rows: impl Iterator<Item = &'a [f32]>, out: &mut [f32], b: usize) {
+    for (y, row) in rows.enumerate() {
+        for (r, px) in row.chunks_exact(b).enumerate() {
+            let dst = r * b * b + y * b;
+            out[dst..dst + b].copy_from_slice(px);
+        }
+    }
+}
+
+/// The byte offset of the image data when it is plain big-endian float32 (BITPIX -32, no
+/// BSCALE or BZERO, not tile-compressed, in an uncompressed file holding all `total`
+/// values), which [`read_raw`] reads; `None` leaves the reading to cfitsio.
+fn plain_f32_data(f: &mut FitsFile, hdu: &FitsHdu, path: &Path, total: usize) -> Option<u64> {
+    use fitsio::sys::{ffghadll, ffgidt, ffmahd, fits_is_compressed_image};
+    use std::os::raw::c_int;
+    let mut trivial =
+        |key: &str, identity: f64| hdu.read_key::<f64>(f, key).map_or(true, |v| v == identity);
+    if !trivial("BSCALE", 1.0) || !trivial("BZERO", 0.0) {
+        return None;
+    }
+    let mut status: c_int = 0;
+    let (mut bitpix, mut ext): (c_int, c_int) = (0, 0);
+    let (mut head, mut start, mut end) = (0i64, 0i64, 0i64);
+    let hdunum = c_int::try_from(hdu.number + 1).ok()?;
+    // SAFETY: the pointer comes from the open FitsFile `f`, which outlives these calls.
+    let compressed = unsafe {
+        let fp = f.as_raw();
+        ffmahd(fp, hdunum, &mut ext, &mut status);
+        ffgidt(fp, &mut bitpix, &mut status);
+        let c = fits_is_compressed_image(fp, &mut status);
+        ffghadll(fp, &mut head, &mut start, &mut end, &mut status);
+        c
+    };
+    if status != 0 || bitpix != -32 || compressed != 0 {
+        return None;
+    }
+    let start = u64::try_from(start).ok()?;
+    let bytes = u64::try_from(total).ok()?.checked_mul(4)?;
+    // cfitsio opens gzip-compressed files too: only a plain FITS file is read directly.
+    let mut magic = [0u8; 9];
+    let file = std::fs::File::open(path).ok()?;
+    std::os::unix::fs::FileExt::read_exact_at(&file, &mut magic, 0).ok()?;
+    let len = file.metadata().ok()?.len();
+    (&magic == b"SIMPLE  =" && start.checked_add(bytes)? <= len).then_some(start)
+}
+
+/// Reads the cube's big-endian float32 data at byte `offset`, strips read and byte-swapped
+/// in parallel on the thread pool (cfitsio swaps on one thread).
+fn read_raw(path: &Path, offset: u64, data: &mut [f32], b: usize, width: usize) -> Result<()> {
+    use rayon::prelude::*;
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).map_err(|e| Error::file(path, e.to_string()))?;
+    let strip_len = b * width;
+    data.par_chunks_mut(strip_len)
+        .enumerate()
+        .try_for_each(|(s, out)| {
+            let mut raw = vec![0u8; strip_len * 4];
+            let at = offset + (s * strip_len * 4) as u64;
+            file.read_exact_at(&mut raw, at)
+                .map_err(|e| Error::file(path, format!("cannot read the cube's data: {e}")))?;
+            let strip: Vec<f32> = raw
+                .chunks_exact(4)
+                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            unstrip(strip.chunks_exact(width), out, b);
+            Ok(())
+        })
 }
 
 fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
@@ -215,5 +294,55 @@ mod tests {
         let back = read_cube(&path).unwrap();
         assert_eq!(back.grid, g);
         assert_eq!(back.data, cube.data);
+    }
+
+    /// The direct read (parallel byte swap) gives what cfitsio gives, from a cube in the
+    /// primary HDU and from one in an extension, as the original writes it.
+    #[test]
+    fn direct_read_equals_cfitsio() {
+        let g = grid();
+        let data: Vec<f32> = (0..g.n_models() * g.stamp_len())
+            .map(|i| (i as f32).sin() * 1e-3 + i as f32)
+            .collect();
+        let cube = ModelCube {
+            grid: g.clone(),
+            data,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cube.fits");
+        write_cube(&path, &cube, &[]).unwrap();
+        let mut f = open_fits(&path).unwrap();
+        let (hdu, _) = find_image(&mut f, &path).unwrap();
+        let total = cube.data.len();
+        let offset = plain_f32_data(&mut f, &hdu, &path, total).expect("a plain float32 cube");
+        let (b, width) = (g.boxsize, g.logh.count * g.boxsize);
+        let mut direct = vec![0.0; total];
+        read_raw(&path, offset, &mut direct, b, width).unwrap();
+        let mut slow = vec![0.0; total];
+        read_cfitsio(&mut f, &hdu, &path, &mut slow, b, width).unwrap();
+        assert_eq!(direct, cube.data);
+        assert_eq!(slow, cube.data);
+
+        // The same image in the first extension, after an empty primary HDU.
+        let ext = dir.path().join("ext.fits");
+        {
+            let mut out = fitsio::FitsFile::create(&ext).open().unwrap();
+            let desc = ImageDescription {
+                data_type: ImageType::Float,
+                dimensions: &[g.index.count * g.axrat.count, g.posang.count * b, width],
+            };
+            let hdu = out.create_image("MODELS", &desc).unwrap();
+            // The image in the file's order, as cfitsio reads it.
+            let img = find_image(&mut f, &path).unwrap().0;
+            let raw: Vec<f32> = img.read_image(&mut f).unwrap();
+            hdu.write_image(&mut out, &raw).unwrap();
+        }
+        let mut fe = open_fits(&ext).unwrap();
+        let (hdu, _) = find_image(&mut fe, &ext).unwrap();
+        assert_eq!(hdu.number, 1);
+        let offset = plain_f32_data(&mut fe, &hdu, &ext, total).expect("a plain float32 image");
+        let mut direct = vec![0.0; total];
+        read_raw(&ext, offset, &mut direct, b, width).unwrap();
+        assert_eq!(direct, cube.data);
     }
 }
