@@ -1,0 +1,30 @@
+# Scores the Summaries of scripts/refine_bench.sh (run in its working directory).
+import numpy as np, sys, glob
+from astropy.table import Table
+import csv
+def nmad(x): x=x[np.isfinite(x)]; return 1.4826*np.median(np.abs(x-np.median(x))), np.median(x), len(x)
+rows=[]
+for s in ["7","8"]:
+    t=Table.read(f"Summary/sim{s}_dre.fits")
+    tr=list(csv.DictReader(open(f"Truth/sim{s}_truth.csv")))
+    X=np.array([float(r["X"]) for r in tr]); Y=np.array([float(r["Y"]) for r in tr])
+    for r in t:
+        d=np.hypot(X-r["X_IMAGE"],Y-r["Y_IMAGE"]); j=np.argmin(d)
+        if d[j]>3: continue
+        g=tr[j]; rows.append((float(g["LOG_RE"]),float(g["Q"]),float(g["THETA"]),float(g["SNR"]),r["LOGR"],r["LOGR_PARAB"],r["LOGR_FIT"],r["LOGR_FIT_ERR"],r["AX_RATIO"],r["AX_RATIO_FIT"],r["AX_RATIO_FIT_ERR"],r["ANGLE"],r["ANGLE_FIT"],r["ANGLE_FIT_ERR"],r["DRE_FLAGS"]))
+a=np.array(rows,dtype=float)
+lr,q,th,snr=a[:,0],a[:,1],a[:,2],a[:,3]
+def ad(x,y): return (x-y+90)%180-90
+print("N",len(a))
+edges=[0,50,100,200,1e9]
+for lo,hi in zip(edges[:-1],edges[1:]):
+    m=(snr>=lo)&(snr<hi); e=q<=0.8
+    print(f"S/N {lo}-{hi} n={m.sum()}")
+    print("  LOGR grid  nmad/med", nmad(a[m,4]-lr[m])[:2], "PARAB", nmad(a[m,5]-lr[m])[:2], "FIT", nmad(a[m,6]-lr[m])[:2], "pull", nmad((a[m,6]-lr[m])/a[m,7])[:2])
+    print("  Q    grid", nmad(a[m,8]-q[m])[:2], "FIT", nmad(a[m,9]-q[m])[:2], "pull", nmad((a[m,9]-q[m])/a[m,10])[:2])
+    mm=m&e
+    print("  TH   grid", nmad(ad(a[mm,11],th[mm]))[:2], "FIT", nmad(ad(a[mm,12],th[mm]))[:2], "pull", nmad(ad(a[mm,12],th[mm])/a[mm,13])[:2])
+m=np.ones(len(a),bool)
+print("ALL LOGR FIT", nmad(a[:,6]-lr), "Q FIT", nmad(a[:,9]-q), "TH FIT q<=.8", nmad(ad(a[q<=.8,12],th[q<=.8])))
+f=a[:,14].astype(int)
+for b in [1,2,4,8,16,32,64]: print("flag",b,(f&b>0).sum())
