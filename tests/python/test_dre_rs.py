@@ -123,19 +123,26 @@ def test_convolving_again_with_the_same_psf_is_free(cube_file, golden):
 
 # ---- parameters ---------------------------------------------------------------------------
 
-def test_get_parameters_equals_dres_summary_row(model, dre_run):
+FIT_KEYS = ["MODEL_IDX", "CHI", "CHI_STD", "LOGR_CHI", "LOGR_VAR", "LOGR_CHI_VAR", "LOGR_PARAB",
+            "LOGR_STD", "INDEX", "LOGR", "AX_RATIO", "ANGLE"]
+
+
+def test_get_parameters_equals_dres_summary_row(model, dre_run, cuts):
     summary = Table.read(dre_run / "Summary/gold_dre.fits")
     chis = read_chi_h5(dre_run / "Chi/gold_chi.h5")
     assert len(summary) == len(chis) == 30
+    # dre's columns beyond the original's and the catalogue's: the off-grid values.
+    extra = [c for c in summary.colnames if c.endswith(("_FIT", "_FIT_ERR"))
+             or c in ("NPIX", "DRE_FLAGS")]
+    native = {k: summary[k].dtype.newbyteorder("=") for k in summary.colnames}  # FITS: BE
     for row in summary:
         name = f"{row['EXT_NUMBER']:02d}_{row['NUMBER']:04d}"
-        p = model.get_parameters(chis[name])
-        assert list(p) == ["MODEL_IDX", "CHI", "CHI_STD", "LOGR_CHI", "LOGR_VAR",
-                           "LOGR_CHI_VAR", "LOGR_PARAB", "LOGR_STD", "INDEX", "LOGR",
-                           "AX_RATIO", "ANGLE"]
-        np.testing.assert_array_equal(p["MODEL_IDX"], row["MODEL_IDX"])
-        native = {k: summary[k].dtype.newbyteorder("=") for k in p}  # FITS is big-endian
+        # From the chi cube alone, the original's values; with the object, dre's whole row.
+        assert list(model.get_parameters(chis[name])) == FIT_KEYS
+        p = model.get_parameters(chis[name], *cuts[name])
+        assert list(p) == FIT_KEYS + extra
         assert p["MODEL_IDX"].dtype == native["MODEL_IDX"] == np.int64
+        np.testing.assert_array_equal(p["MODEL_IDX"], row["MODEL_IDX"])
         for k in list(p)[1:]:
             assert np.asarray(p[k]).dtype == native[k], k
             np.testing.assert_array_equal(p[k], row[k], err_msg=f"{name} {k}")
@@ -236,10 +243,17 @@ def test_fit_file_writes_dres_files_and_mosaics_match(tmp_path, golden, cube_fil
 
 
 def test_summarize_recomputes_dres_summary(tmp_path, model, golden, dre_run):
-    n = model.summarize(dre_run / "Chi/gold_chi.h5", tmp_path / "gold_dre.fits",
-                        golden / "Sextracted/gold/gold_cat.fits")
+    cat = golden / "Sextracted/gold/gold_cat.fits"
+    n = model.summarize(dre_run / "Chi/gold_chi.h5", tmp_path / "gold_dre.fits", cat,
+                        golden / "Cuts/gold_cuts.h5")
     assert n == 30
     assert_same_tables(tmp_path / "gold_dre.fits", dre_run / "Summary/gold_dre.fits")
+    # From the chi file alone: the same rows without the columns that need the pixels.
+    model.summarize(dre_run / "Chi/gold_chi.h5", tmp_path / "alone.fits", cat)
+    alone, full = Table.read(tmp_path / "alone.fits"), Table.read(tmp_path / "gold_dre.fits")
+    assert alone.colnames == [c for c in full.colnames if c in alone.colnames]
+    for c in alone.colnames:
+        np.testing.assert_array_equal(np.asarray(alone[c]), np.asarray(full[c]), err_msg=c)
 
 
 def test_reading_helpers(golden, cuts):
@@ -380,6 +394,8 @@ def test_get_parameters_refuses_wrong_chi(model):
         model.get_parameters(np.ones((2, 3, 5, 6)))
     with pytest.raises(ValueError, match=r"^chi: every value is NaN"):
         model.get_parameters(np.full((2, 3, 5, 6), np.nan, np.float32))
+    with pytest.raises(ValueError, match=r"^get_parameters: give the object's obj, seg and rms"):
+        model.get_parameters(np.ones((2, 3, 5, 6), np.float32), np.ones((128, 128), np.float32))
 
 
 def test_fit_before_any_psf_is_refused(cube_file, cuts):

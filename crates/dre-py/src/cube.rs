@@ -7,9 +7,9 @@ use crate::arrays::{checked, shape_str, to_py, values};
 use crate::progress::{lock, Guarded, PyObserver};
 use crate::DreWarning;
 use dre::{
-    fit_tile, layout, parameters, read_catalog, read_chi, run, summary_table, write_cube,
-    write_table, Compression, CpuFitter, Cut, CutReader, Device, Error, FitRow, Fitter, Grid,
-    ModelCube, Prepared, Psf, PsfSource, RunConfig, TilePaths,
+    fit_parameters, fit_tile, layout, parameters, read_catalog, read_chi, run, summary_table,
+    write_cube, write_table, Compression, CpuFitter, Cut, CutReader, Device, Error, FitRow, Fitter,
+    Grid, ModelCube, Prepared, Psf, PsfSource, RunConfig, TilePaths,
 };
 use numpy::ndarray::{Array, ArrayViewD, IxDyn};
 use numpy::{IntoPyArray, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
@@ -744,19 +744,51 @@ impl ModelsCube {
     /// The Summary's fitted values of one chi cube (float32, (NINDEX, NAXRAT, NPOSANG,
     /// NLOGH)), with the Summary's types: MODEL_IDX (int64[4]), CHI, CHI_STD, LOGR_CHI,
     /// LOGR_VAR, LOGR_CHI_VAR (float32), LOGR_PARAB, LOGR_STD, INDEX (float64), LOGR,
-    /// AX_RATIO, ANGLE (float32).
+    /// AX_RATIO, ANGLE (float32). Given the object's obj, seg and rms (as to dre_fit), also
+    /// the off-grid values `dre` adds: LOGR_FIT, AX_RATIO_FIT, ANGLE_FIT (INDEX_FIT for cubes
+    /// of several n), each with its _ERR (float64), NPIX and DRE_FLAGS (int32).
+    #[pyo3(signature = (chi, obj=None, seg=None, rms=None))]
     fn get_parameters<'py>(
         &self,
         py: Python<'py>,
         chi: &Bound<'py, PyAny>,
+        obj: Option<&Bound<'py, PyAny>>,
+        seg: Option<&Bound<'py, PyAny>>,
+        rms: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let shape = self.grid.shape();
         let a = checked::<f32>(chi, "chi", "float32", &shape, "the cube's grid")?;
         let v = values(&a, "chi")?;
-        let p = parameters(v, &self.grid)
-            .ok_or_else(|| PyValueError::new_err("chi: every value is NaN (no usable pixel)"))?;
+        let object = match (obj, seg, rms) {
+            (None, None, None) => None,
+            (Some(o), Some(s), Some(r)) => {
+                let cut = self.cut_from_arrays(o, s, Some(r), ["obj", "seg", "rms"])?;
+                let p = Prepared::new(&cut, self.grid.boxsize, Path::new("get_parameters"))
+                    .map_err(|e| match e {
+                        Error::Object { msg, .. } => {
+                            PyValueError::new_err(format!("get_parameters: {msg}"))
+                        }
+                        e => to_py(e),
+                    })?;
+                Some(p)
+            }
+            _ => {
+                return Err(PyValueError::new_err(
+                    "get_parameters: give the object's obj, seg and rms together, or none",
+                ))
+            }
+        };
+        let p = match &object {
+            Some(o) => fit_parameters(v, &self.grid, o),
+            None => parameters(v, &self.grid),
+        }
+        .ok_or_else(|| PyValueError::new_err("chi: every value is NaN (no usable pixel)"))?;
         let np = py.import("numpy")?;
-        let (f32t, f64t) = (np.getattr("float32")?, np.getattr("float64")?);
+        let (f32t, f64t, i32t) = (
+            np.getattr("float32")?,
+            np.getattr("float64")?,
+            np.getattr("int32")?,
+        );
         let idx: Vec<i64> = p.model_idx.iter().map(|&i| i as i64).collect();
         let d = PyDict::new(py);
         d.set_item("MODEL_IDX", idx.into_pyarray(py))?;
@@ -782,6 +814,20 @@ impl ModelsCube {
             ("ANGLE", p.angle),
         ] {
             d.set_item(k, f32t.call1((v,))?)?;
+        }
+        if let Some(r) = p.refined {
+            // The Summary's order: (name, axis) as `dre` writes them.
+            let mut axes = vec![("LOGR_FIT", 3), ("AX_RATIO_FIT", 1), ("ANGLE_FIT", 2)];
+            if r.multi_index {
+                axes.push(("INDEX_FIT", 0));
+            }
+            for (name, a) in axes {
+                d.set_item(name, f64t.call1((r.values[a],))?)?;
+                d.set_item(format!("{name}_ERR"), f64t.call1((r.errors[a],))?)?;
+            }
+            let npix = i32::try_from(r.npix).unwrap_or(i32::MAX);
+            d.set_item("NPIX", i32t.call1((npix,))?)?;
+            d.set_item("DRE_FLAGS", i32t.call1((r.flags,))?)?;
         }
         Ok(d)
     }
@@ -1029,20 +1075,24 @@ impl ModelsCube {
     }
 
     /// Recomputes a Summary from a chi file (the parameters of each chi cube, joined with the
-    /// catalogue when given) and writes it as `dre` does; returns its number of rows.
-    #[pyo3(signature = (chi_file, summary_file, catalog=None))]
+    /// catalogue when given) and writes it as `dre` does; returns its number of rows. With
+    /// the tile's cut file, the off-grid columns (LOGR_FIT ..., NPIX, DRE_FLAGS) too, so
+    /// that it is `dre`'s Summary exactly.
+    #[pyo3(signature = (chi_file, summary_file, catalog=None, cuts_file=None))]
     fn summarize(
         &self,
         py: Python<'_>,
         chi_file: PathBuf,
         summary_file: PathBuf,
         catalog: Option<PathBuf>,
+        cuts_file: Option<PathBuf>,
     ) -> PyResult<usize> {
         let grid = &self.grid;
         let (n, skipped) = py
             .detach(|| -> dre::Result<(usize, Vec<String>)> {
                 // The chi file's datasets, listed as a cut file's groups are.
                 let names = CutReader::open(&chi_file)?.names().to_vec();
+                let cuts = cuts_file.as_ref().map(CutReader::open).transpose()?;
                 let mut rows = Vec::new();
                 let mut skipped = Vec::new();
                 for name in &names {
@@ -1064,7 +1114,14 @@ impl ModelsCube {
                         );
                         continue;
                     };
-                    match parameters(&chi, grid) {
+                    let params = match (&cuts, &cuts_file) {
+                        (Some(r), Some(path)) => {
+                            let p = Prepared::new(&r.read(name)?, grid.boxsize, path)?;
+                            fit_parameters(&chi, grid, &p)
+                        }
+                        _ => parameters(&chi, grid),
+                    };
+                    match params {
                         Some(params) => rows.push(FitRow {
                             ext,
                             number,

@@ -135,15 +135,16 @@ class Result:
         self.table = Table.read(summary)
         self._index()
 
-    def load_chi(self, chi_file, catalog=None):
+    def load_chi(self, chi_file, catalog=None, cuts_file=None):
         """Recomputes the Summary of a chi file with the model (the Rust library computes
-        and joins it exactly as ``dre`` does), joined with ``catalog`` when given."""
+        and joins it exactly as ``dre`` does), joined with ``catalog`` when given; with the
+        tile's ``cuts_file``, the off-grid columns (``LOGR_FIT`` ...) too."""
         if self.model is None:
             raise ValueError("load_chi needs a model to compute the parameters")
         self.name = os.path.basename(chi_file).replace('_chi.h5', '')
         with tempfile.TemporaryDirectory() as tmp:
             summary = os.path.join(tmp, f"{self.name}_dre.fits")
-            self.model.summarize(chi_file, summary, catalog)
+            self.model.summarize(chi_file, summary, catalog, cuts_file)
             self.table = Table.read(summary)
             self.table = Table(self.table, copy=True)
         self._index()
@@ -358,7 +359,9 @@ class Results:
             for i, f in enumerate(files):
                 name = f[:-len('_chi.h5')]
                 result = Result(model, self.output_dir, result_id=i)
-                result.load_chi(os.path.join(chi_dir, f), _catalog(catalogs_dir, name))
+                cuts = os.path.join(cuts_dir, f"{name}_cuts.h5")
+                result.load_chi(os.path.join(chi_dir, f), _catalog(catalogs_dir, name),
+                                cuts if os.path.isfile(cuts) else None)
                 self.results.append(result)
         else:
             raise FileNotFoundError(f"{self.output_dir}: no Summaries; give a model to "
