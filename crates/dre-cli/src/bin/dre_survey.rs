@@ -38,7 +38,9 @@ use std::time::{Duration, Instant};
 ///
 /// Exit status: 0 when everything asked for went through; 1 when a tile failed or the run
 /// could not start (no Tiles folder, a bad survey.toml, Slurm not found, a refused
-/// submission), each said on one line; 2 for bad arguments.
+/// submission), each said on one line; 2 for bad arguments; 130, 143 or 129 when SIGINT,
+/// SIGTERM or SIGHUP stopped it (a local run first stops its tasks, which record where
+/// they stopped; `run --wait` stops following the array, which goes on).
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -281,7 +283,7 @@ fn run(args: RunArgs, out: &Reporter) -> Result<Outcome, Failure> {
             plan.job.as_deref().unwrap_or("?"),
             dre::signal_name(sig)
         ));
-        return Ok(Outcome::SomeFailed);
+        std::process::exit(128 + sig);
     }
     // The survey's view: a task that ended while it ran a tile fails that tile.
     let st = survey_status(&survey)?;
@@ -313,6 +315,7 @@ fn run(args: RunArgs, out: &Reporter) -> Result<Outcome, Failure> {
             "stopped by {}: the tiles not finished are left for run --resume",
             dre::signal_name(sig)
         ));
+        std::process::exit(128 + sig);
     }
     Ok(Outcome::all_ok_if(done == tiles))
 }

@@ -5,8 +5,10 @@
 //!
 //! Every temporary this process has not yet committed is listed in a process-wide registry,
 //! so that a signal handler can remove them ([`remove_live_temporaries`]) before exiting.
-//! Temporaries are named `.NAME.PID.tmp` (files) and `.TAG.PID.tmp/` (scratch folders); the
-//! first write into a folder removes those of processes that no longer run.
+//! Temporaries are named `.NAME.PID-HOST.tmp` (files) and `.TAG.PID-HOST.tmp/` (scratch
+//! folders); the first write into a folder removes those of processes of this host that no
+//! longer run. The host keeps the tasks of a survey on several machines sharing a folder
+//! from removing each other's temporaries (a PID means nothing on another machine).
 
 use crate::error::{AtPath, Error, Result};
 use std::collections::BTreeSet;
@@ -96,7 +98,8 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
         let Some(pid) = name.to_str().and_then(temporary_pid) else {
             continue;
         };
-        if pid == me || process_runs(pid) {
+        let host = name.to_str().and_then(temporary_host);
+        if pid == me || process_runs(pid) || host.is_some_and(|h| h != this_host()) {
             continue;
         }
         let path = e.path();
@@ -111,14 +114,57 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
     removed
 }
 
-/// The PID of a temporary's name `.NAME.PID.tmp` (NAME not empty), else None.
+/// The PID of a temporary's name `.NAME.PID-HOST.tmp` or `.NAME.PID.tmp` (NAME not
+/// empty), else None.
 fn temporary_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    let (stem, pid) = rest.rsplit_once('.')?;
+    let (stem, owner) = rest.rsplit_once('.')?;
+    let pid = owner.split_once('-').map_or(owner, |(pid, _)| pid);
     if stem.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     pid.parse().ok()
+}
+
+/// The host of a temporary's name `.NAME.PID-HOST.tmp` (None: an older name without one).
+fn temporary_host(name: &str) -> Option<&str> {
+    temporary_pid(name)?;
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (_, owner) = rest.rsplit_once('.')?;
+    owner.split_once('-').map(|(_, host)| host)
+}
+
+/// This process in temporaries' names: `PID-HOST`.
+fn owner_tag() -> String {
+    format!("{}-{}", std::process::id(), this_host())
+}
+
+/// This machine's short host name, as it goes into names (letters, digits and `-`).
+fn this_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let name = if r == 0 {
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            String::new()
+        };
+        let short: String = name
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        if short.is_empty() {
+            "host".into()
+        } else {
+            short
+        }
+    })
 }
 
 /// Whether process `pid` exists (on this machine's PID namespace).
@@ -197,7 +243,7 @@ impl PendingFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = dir.join(format!(".{name}.{}.tmp", owner_tag()));
         let id = register(&tmp, false)?;
         let pending = PendingFile {
             tmp,
@@ -257,7 +303,7 @@ impl ScratchDir {
         let dest_dir = dest_dir.as_ref();
         std::fs::create_dir_all(dest_dir).at(dest_dir)?;
         sweep_once(dest_dir);
-        let dir = dest_dir.join(format!(".{tag}.{}.tmp", std::process::id()));
+        let dir = dest_dir.join(format!(".{tag}.{}.tmp", owner_tag()));
         let id = register(&dir, true)?;
         let scratch = ScratchDir { dir, id };
         if scratch.dir.exists() {
@@ -335,6 +381,10 @@ mod tests {
         assert_eq!(temporary_pid("..1234.tmp"), None);
         assert_eq!(temporary_pid(".a.12x4.tmp"), None);
         assert_eq!(temporary_pid(".a.tmp"), None);
+        assert_eq!(temporary_pid(".a_cuts.h5.1234-node-7.tmp"), Some(1234));
+        assert_eq!(temporary_host(".a_cuts.h5.1234-node-7.tmp"), Some("node-7"));
+        assert_eq!(temporary_host(".a_cuts.h5.1234.tmp"), None);
+        assert_eq!(temporary_pid(".a.x-node.tmp"), None);
         assert_eq!(temporary_pid(".a.1234.record"), None);
     }
 
@@ -366,6 +416,14 @@ mod tests {
         drop(PendingFile::new(d.join("c.txt")).unwrap());
         assert!(dead_file.exists());
         assert_eq!(remove_stale_temporaries(d), 1);
+        // A PID of another machine (a survey's task on another node) says nothing here;
+        // one of this machine's, new style, goes.
+        let elsewhere = d.join(format!(".e_cuts.h5.{DEAD}-{}x.tmp", this_host()));
+        let here = d.join(format!(".h_cuts.h5.{DEAD}-{}.tmp", this_host()));
+        std::fs::write(&elsewhere, "").unwrap();
+        std::fs::write(&here, "").unwrap();
+        assert_eq!(remove_stale_temporaries(d), 1);
+        assert!(elsewhere.exists() && !here.exists());
     }
 
     #[test]
