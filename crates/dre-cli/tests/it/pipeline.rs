@@ -65,6 +65,52 @@ fn simulated_tile_recovers_the_radii() {
         logr.median
     );
 
+    // The off-grid values beat the grid's, and clean galaxies (S/N > 50, not round, R_e
+    // inside the grid) are rarely flagged.
+    let col = |n: &str| table.column(n).unwrap().as_f64().unwrap();
+    let (x, y, grid_logr, fit, err) = (
+        col("X_IMAGE"),
+        col("Y_IMAGE"),
+        col("LOGR"),
+        col("LOGR_FIT"),
+        col("LOGR_FIT_ERR"),
+    );
+    let flags = table.column("DRE_FLAGS").unwrap().as_i64().unwrap();
+    let nmad = |mut v: Vec<f64>| {
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let m = med(&mut v);
+        let mut d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+        1.4826 * med(&mut d)
+    };
+    let (mut grid_off, mut fit_off, mut clean, mut flagged) = (vec![], vec![], 0, 0);
+    for t in &truth {
+        let Some(j) = (0..x.len())
+            .filter(|&j| (x[j] - t.x).hypot(y[j] - t.y) <= 3.0)
+            .min_by(|&a, &b| {
+                let d = |j: usize| (x[j] - t.x).hypot(y[j] - t.y);
+                d(a).total_cmp(&d(b))
+            })
+        else {
+            continue;
+        };
+        grid_off.push(grid_logr[j] - t.log_re);
+        fit_off.push(fit[j] - t.log_re);
+        if t.snr > 50.0 && t.q < 0.95 && t.log_re > -0.35 && t.log_re < 1.55 {
+            clean += 1;
+            flagged += (flags[j] != 0) as usize;
+            assert!(err[j] > 0.0 && err[j] < 0.1, "LOGR_FIT_ERR {}", err[j]);
+        }
+    }
+    let (g, f) = (nmad(grid_off), nmad(fit_off));
+    assert!(f < 0.8 * g && f <= 0.045, "LOGR_FIT NMAD {f}, LOGR {g}");
+    assert!(
+        clean >= 100 && flagged * 20 < clean,
+        "{flagged} of {clean} clean galaxies flagged"
+    );
+
     // The command-line scorer says the same, as JSON.
     let out = run_in(
         env!("CARGO_BIN_EXE_dre_score"),
