@@ -528,6 +528,22 @@ mod tests {
     }
 
     #[test]
+    fn npix_and_segment_at_the_cut_edge() {
+        let b = 30;
+        let small = Prepared::new(&cut(b, 0), b, Path::new("t")).unwrap();
+        assert!(!small.seg_at_edge);
+        assert_eq!(small.n_pix(), small.n_seg);
+        // seed 400: radius^2 < 430 reaches the border of a 30 px cut.
+        assert!(Prepared::new(&cut(b, 400), b, Path::new("t")).unwrap().seg_at_edge);
+        let mut c = cut(b, 0);
+        c.rms[(b / 2) * b + b / 2] = 0.0;
+        c.seg[b - 1] = true; // one pixel in the first row's last column
+        let p = Prepared::new(&c, b, Path::new("t")).unwrap();
+        assert!(p.seg_at_edge);
+        assert_eq!(p.n_pix(), small.n_pix());
+    }
+
+    #[test]
     fn kernel_matches_the_definition() {
         let b = 30; // not a multiple of LANES: exercises the row tails
         let ms = models(b, 19);
