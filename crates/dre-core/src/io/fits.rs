@@ -30,6 +30,7 @@ fn open_literal(path: &Path, mode: FileOpenMode) -> Result<FitsFile> {
     if !path.is_file() {
         return Err(Error::file(path, "no such file"));
     }
+    check_table_headers(path)?;
     let name = c_name(path)?;
     let iomode = match mode {
         FileOpenMode::READONLY => 0,
@@ -51,6 +52,155 @@ fn open_literal(path: &Path, mode: FileOpenMode) -> Result<FitsFile> {
     }
     // SAFETY: `fptr` was just opened by cfitsio with this mode.
     unsafe { wrap(fptr, mode, path) }
+}
+
+/// cfitsio (`ffgttb`, 3.49 to 4.x) goes on past a table header whose first eight cards it
+/// cannot read, or whose NAXIS1 or NAXIS2 is not a non-negative integer, or whose TFIELDS is
+/// above 999 (`return(*status == ...)`), and allocates and fills one column structure per
+/// field claimed, or per uninitialised value: an 8 KB file with TFIELDS = 20000000 took 3 GB
+/// (found by fuzzing). So the table headers of a plain FITS file are checked here, from its
+/// bytes, before cfitsio reads them; anything else (gzipped, not FITS, a size this scan
+/// cannot follow) is left to cfitsio to refuse.
+fn check_table_headers(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    const BLOCK: u64 = 2880;
+    let io = |e: std::io::Error| Error::file(path, format!("cannot read the file: {e}"));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut block = [0u8; BLOCK as usize];
+    let (mut pos, mut hdu) = (0u64, 0);
+    while pos + BLOCK <= len {
+        hdu += 1;
+        // The first 8 cards (where cfitsio reads a table's sizes) and the size keys.
+        let mut first: Vec<(String, String)> = Vec::new();
+        let mut sizes: Vec<(String, String)> = Vec::new();
+        // cfitsio reads a table's first cards before it looks for END: they are checked
+        // even in a header that runs to the end of the file.
+        let mut ended = false;
+        'header: loop {
+            if pos + BLOCK > len {
+                break;
+            }
+            file.seek(SeekFrom::Start(pos)).map_err(io)?;
+            file.read_exact(&mut block).map_err(io)?;
+            pos += BLOCK;
+            for card in block.chunks_exact(80) {
+                // As text for messages: a byte that is not printable ASCII shows as '?'.
+                let text = |b: &[u8]| -> String {
+                    b.iter()
+                        .map(|&c| {
+                            if (32..127).contains(&c) {
+                                c as char
+                            } else {
+                                '?'
+                            }
+                        })
+                        .collect()
+                };
+                let key = text(&card[..8]).trim_end().to_string();
+                if key == "END" {
+                    ended = true;
+                    break 'header;
+                }
+                let value = match &card[8..10] {
+                    b"= " => text(&card[10..]),
+                    _ => String::new(),
+                };
+                // Integer values: no quotes, the comment after '/'.
+                let value = value.split('/').next().unwrap_or("").trim().to_string();
+                if hdu == 1 && first.is_empty() && key != "SIMPLE" {
+                    return Ok(());
+                }
+                let size_key = ["BITPIX", "NAXIS", "PCOUNT", "GCOUNT"].contains(&key.as_str())
+                    || key
+                        .strip_prefix("NAXIS")
+                        .is_some_and(|n| n.parse::<u16>().is_ok());
+                if size_key && !sizes.iter().any(|(k, _)| *k == key) {
+                    sizes.push((key.clone(), value.clone()));
+                }
+                if first.len() < 8 {
+                    first.push((key, value));
+                }
+            }
+        }
+        // cfitsio reads a quoted value up to its closing quote, whatever follows.
+        let xtension = first
+            .first()
+            .filter(|(k, _)| k == "XTENSION")
+            .and_then(|(_, v)| {
+                let inner = v.strip_prefix('\'')?;
+                Some(inner[..inner.find('\'')?].trim_end().to_string())
+            });
+        let table = xtension
+            .is_some_and(|x| ["BINTABLE", "TABLE", "A3DTABLE", "3DTABLE"].contains(&x.as_str()));
+        if table {
+            // The mandatory keywords, in order (FITS 7.2.1, 7.3.1): anything else sends
+            // cfitsio down the path above.
+            let expected = [
+                ("BITPIX", 8, 8),
+                ("NAXIS", 2, 2),
+                ("NAXIS1", 0, i64::MAX),
+                ("NAXIS2", 0, i64::MAX),
+                ("PCOUNT", 0, i64::MAX),
+                ("GCOUNT", 1, 1),
+                ("TFIELDS", 0, 999),
+            ];
+            for (at, (key, min, max)) in expected.into_iter().enumerate() {
+                let (k, v) = first
+                    .get(at + 1)
+                    .map_or(("END", ""), |(k, v)| (k.as_str(), v.as_str()));
+                if k != key || !v.parse::<i64>().is_ok_and(|n| (min..=max).contains(&n)) {
+                    let range = match (min, max) {
+                        (a, b) if a == b => format!("{a}"),
+                        (a, i64::MAX) => format!("an integer >= {a}"),
+                        (a, b) => format!("an integer from {a} to {b}"),
+                    };
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "HDU {hdu}: corrupt table header: card {} is {k} = {v}, where FITS \
+                             requires {key} = {range}",
+                            at + 2
+                        ),
+                    ));
+                }
+            }
+        }
+        if !ended {
+            return Ok(());
+        }
+        // On to the next HDU, if this one's data size can be followed.
+        let get = |k: &str, default: Option<i64>| -> Option<i64> {
+            match sizes.iter().find(|(key, _)| key == k) {
+                Some((_, v)) => v.parse().ok(),
+                None => default,
+            }
+        };
+        let (Some(bitpix), Some(naxis), Some(pcount), Some(gcount)) = (
+            get("BITPIX", None),
+            get("NAXIS", None),
+            get("PCOUNT", Some(0)),
+            get("GCOUNT", Some(1)),
+        ) else {
+            return Ok(());
+        };
+        let mut pixels: u128 = if naxis > 0 { 1 } else { 0 };
+        for n in 1..=naxis.clamp(0, 999) {
+            match get(&format!("NAXIS{n}"), None) {
+                Some(a) if a >= 0 => pixels = pixels.saturating_mul(a as u128),
+                _ => return Ok(()),
+            }
+        }
+        let bytes = (bitpix.unsigned_abs() as u128 / 8)
+            .saturating_mul(gcount.max(0) as u128)
+            .saturating_mul((pcount.max(0) as u128).saturating_add(pixels));
+        let padded = bytes.div_ceil(BLOCK as u128) * BLOCK as u128;
+        match u64::try_from(padded).ok().and_then(|b| pos.checked_add(b)) {
+            Some(next) => pos = next,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// Creates a new FITS file at `path` (a temporary: it must not exist), its name taken
