@@ -48,6 +48,7 @@ def test_summary_opens_in_astropy_with_the_original_columns(workdir, golden):
     for c in ["DRE_FLAGS", "NPIX"]:
         assert ours[c].dtype.kind == "i" and ours[c].dtype.itemsize == 4, c
     assert (ours["NPIX"] > 0).all()
+    assert ours.meta["DREFLG0"] == "LOGR_EDGE" and ours.meta["DREFLG6"] == "SEGMENT_AT_EDGE"
     assert np.isfinite(ours["LOGR_FIT"]).all()
     # Within the 3-point window around the grid value (log r steps of 0.25 in this cube).
     assert (np.abs(ours["LOGR_FIT"] - ours["LOGR"]) <= 0.5 + 1e-6).all()

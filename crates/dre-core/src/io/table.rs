@@ -322,7 +322,15 @@ fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> Result<Table> {
 /// Writes `table` as the first extension of a new FITS file (empty primary, as astropy's
 /// `Table.write` does). Written whole or not at all.
 pub fn write_table(path: impl AsRef<Path>, table: &Table) -> Result<()> {
-    let path = path.as_ref();
+    write_table_with_cards(path.as_ref(), table, &[])
+}
+
+/// [`write_table`] with `cards` added to the table's header (the Summary's `DRE_FLAGS` bits).
+pub(crate) fn write_table_with_cards(
+    path: &Path,
+    table: &Table,
+    cards: &[crate::io::fits::Card],
+) -> Result<()> {
     let descs: Vec<ConcreteColumnDescription> = table
         .columns
         .iter()
@@ -337,6 +345,9 @@ pub fn write_table(path: impl AsRef<Path>, table: &Table) -> Result<()> {
                 hdu.write_key(f, &format!("TDIM{}", i + 1), tdim.clone())
                     .at_write(path)?;
             }
+        }
+        for card in cards {
+            card.write(f, &hdu).at_write(path)?;
         }
         Ok(())
     })

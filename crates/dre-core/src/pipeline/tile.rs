@@ -11,7 +11,7 @@ use crate::io::atomic::PendingFile;
 use crate::io::chi::ChiWriter;
 use crate::io::compression::Compression;
 use crate::io::cuts::{Cut, CutReader};
-use crate::io::table::{read_catalog, write_table};
+use crate::io::table::{read_catalog, write_table_with_cards};
 use crate::layout;
 use crate::output::mosaic::{mosaic, write_mosaic};
 use crate::output::summary::{join_keys, summary_table, FitRow};
@@ -200,7 +200,19 @@ pub fn fit_tile(
         ));
     }
     chi_out.finish()?;
-    write_table(&paths.summary, &table)?;
+    // The DRE_FLAGS bits, named in the header: DREFLGk is bit 2^k.
+    let cards: Vec<crate::io::fits::Card> = if table.has("DRE_FLAGS") {
+        crate::fit::refine::DRE_FLAG_BITS
+            .iter()
+            .map(|&(bit, name, meaning)| {
+                let key = format!("DREFLG{}", bit.trailing_zeros());
+                crate::io::fits::Card::text(&key, name, &format!("DRE_FLAGS {bit}: {meaning}"))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    write_table_with_cards(&paths.summary, &table, &cards)?;
     report.outputs.push(paths.chi.clone());
     report.outputs.push(paths.summary.clone());
     report.warnings.extend(reader.warnings());
