@@ -52,7 +52,8 @@ for case in "local --jobs 1" "local --jobs 2" "slurm --jobs 2"; do
   t0=$(now)
   "$B/dre_survey" run -d "$W" -q --executor "$1" "$2" "$3" "${extra[@]}" >/dev/null
   t1=$(now)
-  done=$("$B/dre_survey" status -d "$W" --json | awk -F': ' '/"done"/ {gsub(",", "", $2); print $2; exit}')
+  json=$("$B/dre_survey" status -d "$W" --json)
+  done=$(awk -F': ' '/^  "done"/ {gsub(",", "", $2); print $2}' <<<"$json")
   if [ "$done" != "$N" ]; then
     echo "bench: $case: $done of $N tiles done" >&2
     exit 1

@@ -8,7 +8,7 @@ use dre::{
     SurveyStatus, TaskIds, TaskObserver, TileSelection, TileState,
 };
 use dre_cli::{Failure, Outcome, Reporter, Tool};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -378,7 +378,8 @@ fn status(dir: &Path, json: bool, out: &Reporter) -> Result<Outcome, Failure> {
     if json {
         let text = serde_json::to_string_pretty(&st)
             .map_err(|e| Failure::Run(format!("cannot write the status as JSON: {e}")))?;
-        println!("{text}");
+        // A reader that stops early (`| head`) is not an error.
+        let _ = writeln!(std::io::stdout(), "{text}");
         return Ok(Outcome::AllOk);
     }
     print_status(&st, out);

@@ -171,6 +171,16 @@ fn slurm_cancelled_task_and_corrupt_tile_are_named_and_resumed() {
     let o = survey(d, &["run", "-d", ".", "--executor", "slurm"]);
     assert!(o.status.success(), "run: {}", stderr(&o));
     let job = job_of(d, 1);
+    // A second run while this one runs is refused: both would take the same tiles.
+    let o = survey(d, &["run", "-d", ".", "--executor", "slurm"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let lines = crate::survey::error_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("run 1 still runs (job array {job})")),
+        "{lines:?}"
+    );
+    assert_eq!(runs(d).len(), 1);
     // t07 is task 6: cancel it once it runs.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -75,6 +75,7 @@ pub fn plan_run(survey: &Survey, req: &RunRequest) -> Result<(RunPlan, usize)> {
     if per_task == 0 {
         return Err(Error::Invalid("--tiles-per-task must be at least 1".into()));
     }
+    refuse_if_running(survey)?;
     let all = survey.tiles()?;
     let input = survey.path(&survey.config.sex_dre.input[0]);
     let missing = req.tiles.missing(all.iter().map(String::as_str));
@@ -124,6 +125,36 @@ pub fn plan_run(survey: &Survey, req: &RunRequest) -> Result<(RunPlan, usize)> {
     };
     survey.write_plan(&plan)?;
     Ok((plan, skipped))
+}
+
+/// Refuses a new run while the latest one still runs (its job array has a task pending or
+/// running, or its local runner is alive): the two would take the same tiles at once.
+fn refuse_if_running(survey: &Survey) -> Result<()> {
+    let Some(plan) = survey.latest_run().and_then(|r| survey.plan(r).ok()) else {
+        return Ok(());
+    };
+    let running = match (&plan.job, &plan.runner) {
+        (Some(job), _) => array_tasks(job)
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.values().any(|s| slurm_state_live(s)))
+            .then(|| format!("job array {job}")),
+        (None, Some((host, pid))) => (*host == host_name()
+            && *pid != std::process::id()
+            && crate::survey::status::process_alive(*pid))
+        .then(|| format!("process {pid}")),
+        _ => None,
+    };
+    match running {
+        Some(what) => Err(Error::file(
+            survey.run_dir(plan.run),
+            format!(
+                "run {} still runs ({what}): wait for it to end (dre_survey status), or stop it",
+                plan.run
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `dre --cpu` when `survey.toml` does not say: the task's CPUs on Slurm, the machine's

@@ -226,7 +226,7 @@ impl Liveness {
 }
 
 /// Whether process `pid` runs on this machine.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(p) = libc::pid_t::try_from(pid) else {
         return false;
     };
