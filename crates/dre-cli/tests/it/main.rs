@@ -4,6 +4,7 @@
 mod common;
 mod preprocess;
 
+mod bad_science;
 mod dre_errors;
 mod dre_golden;
 mod faults_io;
