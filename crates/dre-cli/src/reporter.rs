@@ -2,7 +2,7 @@
 //! logs, nothing but errors and warnings with `--quiet`, every error as one line.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -62,7 +62,7 @@ impl Reporter {
         if let Some(b) = bar.take() {
             b.finish_and_clear();
         }
-        eprintln!("{}: {}", self.prog, one_line(msg));
+        let _ = writeln!(std::io::stderr(), "{}: {}", self.prog, one_line(msg));
     }
 
     /// The program's name, as messages start.
@@ -79,12 +79,13 @@ impl Reporter {
         if self.silenced.load(Ordering::SeqCst) {
             return;
         }
+        // A closed pipe (`tool | head`) must not panic: what cannot be written is dropped.
         let out = || {
-            if to_stderr {
-                eprintln!("{line}")
+            let _ = if to_stderr {
+                writeln!(std::io::stderr(), "{line}")
             } else {
-                println!("{line}")
-            }
+                writeln!(std::io::stdout(), "{line}")
+            };
         };
         match bar.as_ref() {
             Some(b) => b.suspend(out),

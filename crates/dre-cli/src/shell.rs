@@ -224,8 +224,10 @@ fn stopping_on_signals<R>(out: &Reporter, resumable: bool, work: impl FnOnce() -
 /// `sig`, without running exit handlers (the work threads may be inside HDF5 or CFITSIO).
 fn stop(sig: i32, out: &Reporter, resumable: bool) -> ! {
     out.silence();
+    // Where the run was before the children are killed: their death ends the tile.
+    let position = out.position();
     let cleanup = dre::clean_up_for_exit();
-    out.stopped(&stop_line(sig, out.position(), cleanup, resumable));
+    out.stopped(&stop_line(sig, position, cleanup, resumable));
     // SAFETY: _exit ends the process at once; nothing of it is used afterwards.
     unsafe { libc::_exit(128 + sig) }
 }

@@ -3,6 +3,7 @@
 use clap::Parser;
 use dre::{fitted_from_summary, read_catalog, read_grid, read_truth, score, Steps, SNR_EDGES};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -65,7 +66,8 @@ impl Tool for Args {
 
     fn run(self, _out: &Reporter) -> Result<Outcome, Failure> {
         let text = run(&self)?;
-        println!("{}", text.trim_end());
+        // A closed pipe (`dre_score ... | head`) ends the output, not the program.
+        let _ = writeln!(std::io::stdout(), "{}", text.trim_end());
         Ok(Outcome::AllOk)
     }
 }
