@@ -111,11 +111,18 @@ fn check_table_headers(path: &Path) -> Result<()> {
                 if hdu == 1 && first.is_empty() && key != "SIMPLE" {
                     return Ok(());
                 }
-                let size_key = ["BITPIX", "NAXIS", "PCOUNT", "GCOUNT"].contains(&key.as_str())
-                    || key
-                        .strip_prefix("NAXIS")
-                        .is_some_and(|n| n.parse::<u16>().is_ok());
-                if size_key && !sizes.iter().any(|(k, _)| *k == key) {
+                // Sizes, and a tile-compressed image's (every occurrence: cfitsio may
+                // find any of them).
+                let numbered = |prefix: &str| {
+                    key.strip_prefix(prefix)
+                        .is_some_and(|n| n.parse::<u16>().is_ok())
+                };
+                let size_key = ["BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "ZIMAGE", "ZNAXIS"]
+                    .contains(&key.as_str())
+                    || numbered("NAXIS")
+                    || numbered("ZNAXIS")
+                    || numbered("ZTILE");
+                if size_key {
                     sizes.push((key.clone(), value.clone()));
                 }
                 if first.len() < 8 {
@@ -169,6 +176,9 @@ fn check_table_headers(path: &Path) -> Result<()> {
         if !ended {
             return Ok(());
         }
+        if table {
+            check_tiles(&sizes, hdu, path)?;
+        }
         // On to the next HDU, if this one's data size can be followed.
         let get = |k: &str, default: Option<i64>| -> Option<i64> {
             match sizes.iter().find(|(key, _)| key == k) {
@@ -199,6 +209,66 @@ fn check_table_headers(path: &Path) -> Result<()> {
             Some(next) => pos = next,
             None => return Ok(()),
         }
+    }
+    Ok(())
+}
+
+/// The most pixels in one compression tile: cfitsio decompresses whole tiles, however
+/// small the window read.
+const MAX_TILE: u128 = 1 << 28;
+
+/// The tiles of a tile-compressed image (`ZIMAGE = T`): cfitsio divides by ZTILEn (or by
+/// ZNAXIS1 when ZTILE1 is absent) without a check, a SIGFPE for 0 (found by fuzzing), and
+/// allocates a whole tile to read any pixel of it.
+fn check_tiles(keys: &[(String, String)], hdu: usize, path: &Path) -> Result<()> {
+    let all = |k: &str| -> Vec<&str> {
+        keys.iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    if !all("ZIMAGE").contains(&"T") {
+        return Ok(());
+    }
+    let Some(naxis) = all("ZNAXIS").first().and_then(|v| v.parse::<i64>().ok()) else {
+        return Ok(()); // cfitsio refuses it
+    };
+    let fail = |k: &str, v: &str| {
+        Error::file(
+            path,
+            format!("HDU {hdu}: corrupt compressed image: {k} = {v} is not a positive integer"),
+        )
+    };
+    let mut tile: u128 = 1;
+    for n in 1..=naxis.clamp(0, 6) {
+        let largest = |key: String| -> Result<Option<u128>> {
+            let values = all(&key);
+            let mut max = None;
+            for v in values {
+                match v.parse::<i64>() {
+                    Ok(x) if x >= 1 => max = max.max(Some(x as u128)),
+                    _ => return Err(fail(&key, v)),
+                }
+            }
+            Ok(max)
+        };
+        let axis = largest(format!("ZNAXIS{n}"))?;
+        // cfitsio's default tile: whole rows.
+        let side = match largest(format!("ZTILE{n}"))? {
+            Some(t) => t,
+            None if n == 1 => axis.unwrap_or(1),
+            None => 1,
+        };
+        tile = tile.saturating_mul(side);
+    }
+    if tile > MAX_TILE {
+        return Err(Error::file(
+            path,
+            format!(
+                "HDU {hdu}: compressed image tiles of {tile} pixels are larger than any this \
+                 program reads ({MAX_TILE})"
+            ),
+        ));
     }
     Ok(())
 }

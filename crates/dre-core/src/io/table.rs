@@ -274,6 +274,21 @@ fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> Result<Table> {
     else {
         return Err(Error::Invalid("not a table".into()));
     };
+    // fitsio reads a column by its name, the first of that name: a string column read as
+    // another column's numbers overflows fitsio's buffers (found by fuzzing).
+    for (i, d) in column_descriptions.iter().enumerate() {
+        if let Some(j) = column_descriptions[..i]
+            .iter()
+            .position(|e| e.name == d.name)
+        {
+            return Err(Error::Invalid(format!(
+                "columns {} and {} are both named {:?}",
+                j + 1,
+                i + 1,
+                d.name
+            )));
+        }
+    }
     let mut columns = Vec::new();
     for (i, desc) in column_descriptions.iter().enumerate() {
         let name = desc.name.clone();

@@ -7,7 +7,7 @@
 //! `make_fuzz_seeds` (ignored) writes the seeds: small files of each kind, valid and
 //! malformed, made with the library's writers, raw FITS bytes and HDF5.
 
-use dre::fuzzing::{read_bytes, TARGETS};
+use dre::fuzzing::{read_bytes, read_file_bytes, TARGETS};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,12 @@ fn replay(target: &str) -> usize {
     for input in &inputs {
         let bytes = std::fs::read(input).unwrap();
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
-        let read = catch_unwind(AssertUnwindSafe(|| read_bytes(target, &bytes)));
+        // Whole HDF5 files (`.h5`) among the seeds of the recipe targets are read as files.
+        let whole_file = input.extension().is_some_and(|e| e == "h5");
+        let read = catch_unwind(AssertUnwindSafe(|| match whole_file {
+            true => read_file_bytes(target, &bytes),
+            false => read_bytes(target, &bytes),
+        }));
         if std::env::var_os("DRE_FUZZ_VERBOSE").is_some() {
             eprintln!("{target} {name}: {read:?}");
         }
@@ -244,6 +249,8 @@ mod seeds {
         cubes(&root.join("cube"));
         cuts(&root.join("cuts"));
         chis(&root.join("chi"));
+        recipes(&root.join("cuts"), true);
+        recipes(&root.join("chi"), false);
         let total: u64 = walk(root).iter().map(|p| p.metadata().unwrap().len()).sum();
         assert!(total < 800_000, "seeds take {total} bytes");
     }
@@ -533,10 +540,17 @@ mod seeds {
         // cfitsio went on past a TFIELDS above 999 and filled a column structure for each:
         // 3 GB for this 8 KB file.
         let many = bintable("CAT", &[("NUMBER", "1J", None)], 4, &[i32s([1])], &[], &[]);
-        let at = (0..BLOCK).step_by(80).find(|&i| many[i..].starts_with(b"TFIELDS")).unwrap();
+        let at = (0..BLOCK)
+            .step_by(80)
+            .find(|&i| many[i..].starts_with(b"TFIELDS"))
+            .unwrap();
         let mut many = many.clone();
         many[at..at + 80].copy_from_slice(card("TFIELDS", "20000000").as_bytes());
-        save(dir, "crash-tfields-huge.fits", &[empty_primary(), many].concat());
+        save(
+            dir,
+            "crash-tfields-huge.fits",
+            &[empty_primary(), many].concat(),
+        );
         let long = bintable(
             "CAT",
             &[("NUMBER", "1J", None)],
@@ -906,6 +920,149 @@ mod seeds {
     fn put<T: hdf5::H5Type>(g: &hdf5::Group, name: &str, v: Vec<T>, shape: &[usize]) {
         let a = ndarray::ArrayD::from_shape_vec(shape.to_vec(), v).unwrap();
         g.new_dataset_builder().with_data(&a).create(name).unwrap();
+    }
+
+    /// A dataset of a recipe (see `dre::fuzzing::hdf5_from_recipe`): `dims` below 9,
+    /// `layout` 0 contiguous, 1 chunked, 2 gzip, 3 lzf; `dtype` 0 f32, 1 f64, 5 i32, 8 bool,
+    /// 9 string; then the values' bytes.
+    fn recipe_dataset(dims: &[u8], layout: u8, dtype: u8, values: &[u8]) -> Vec<u8> {
+        // A byte from 0xf0 takes the next one along: a side of 256 + 64 * next.
+        let rank = dims.len() - dims.iter().filter(|&&d| d >= 0xf0).count();
+        [&[rank as u8], dims, &[layout, dtype], values].concat()
+    }
+
+    /// A recipe member: a usual name (index `name`), then a dataset (kind 1) or group (0).
+    fn recipe_member(name: u8, dataset: Option<Vec<u8>>) -> Vec<u8> {
+        match dataset {
+            Some(d) => [vec![2, name, 1], d].concat(),
+            None => vec![2, name, 0],
+        }
+    }
+
+    /// Recipes of cut files (`cuts`) or chi files; the other kind's as malformed seeds.
+    fn recipes(dir: &Path, cuts: bool) {
+        let (cut_ok, chi_ok) = match cuts {
+            true => ("ok", "bad"),
+            false => ("bad", "ok"),
+        };
+        let ones = |n: usize| f32s((0..n).map(|i| 1.0 + i as f32));
+        let half = |n: usize| f32s(std::iter::repeat_n(0.5, n));
+        let seg: Vec<u8> = (0..16).map(|i| (i % 3 == 0) as u8).collect();
+        // A cut: a group (kind 0) of obj, rms and seg, 4 x 4.
+        let cut = |obj: Vec<u8>, rms: Vec<u8>, seg: Vec<u8>| -> Vec<u8> {
+            [
+                vec![1, 2, 0, 0, 3],
+                recipe_member(0, Some(obj)),
+                recipe_member(1, Some(rms)),
+                recipe_member(2, Some(seg)),
+            ]
+            .concat()
+        };
+        let obj = recipe_dataset(&[4, 4], 0, 0, &ones(16));
+        let rms = recipe_dataset(&[4, 4], 2, 0, &half(16));
+        let segment = recipe_dataset(&[4, 4], 3, 8, &seg);
+        save(
+            dir,
+            &format!("{cut_ok}-cut.recipe"),
+            &cut(obj.clone(), rms.clone(), segment.clone()),
+        );
+        let f64s: Vec<u8> = (0..16).flat_map(|i| (i as f64).to_le_bytes()).collect();
+        save(
+            dir,
+            &format!("{cut_ok}-cut-float64.recipe"),
+            &cut(
+                recipe_dataset(&[4, 4], 1, 1, &f64s),
+                rms.clone(),
+                segment.clone(),
+            ),
+        );
+        save(
+            dir,
+            "bad-cut-int-obj.recipe",
+            &cut(
+                recipe_dataset(&[4, 4], 0, 5, &[7; 64]),
+                rms.clone(),
+                segment.clone(),
+            ),
+        );
+        save(
+            dir,
+            "bad-cut-string-seg.recipe",
+            &cut(
+                obj.clone(),
+                rms.clone(),
+                recipe_dataset(&[4, 4], 0, 9, &[b'a'; 64]),
+            ),
+        );
+        // Sides of 256 + 64 * 60 = 4096 and 4160 pixels, never written: fill values.
+        save(
+            dir,
+            "bad-cut-large.recipe",
+            &cut(
+                recipe_dataset(&[0xf0, 60, 0xf0, 61], 0, 0, &[]),
+                rms.clone(),
+                segment.clone(),
+            ),
+        );
+        save(
+            dir,
+            "bad-cut-scalar.recipe",
+            &cut(recipe_dataset(&[], 0, 0, &ones(1)), rms, segment),
+        );
+        // Chi cubes: root datasets (kind 1) of 4 axes.
+        let chi = |name: u8, d: Vec<u8>| -> Vec<u8> { [vec![2, name, 1], d].concat() };
+        let cube = recipe_dataset(&[1, 2, 2, 3], 0, 0, &ones(12));
+        let gz: Vec<u8> = (0..12)
+            .flat_map(|i| (i as f64 * 0.5).to_le_bytes())
+            .collect();
+        save(
+            dir,
+            &format!("{chi_ok}-chi.recipe"),
+            &[
+                vec![2],
+                chi(0, cube.clone()),
+                chi(1, recipe_dataset(&[1, 2, 2, 3], 2, 1, &gz)),
+            ]
+            .concat(),
+        );
+        save(
+            dir,
+            "bad-chi-three-axes.recipe",
+            &[vec![1], chi(0, recipe_dataset(&[2, 2, 3], 0, 0, &ones(12)))].concat(),
+        );
+        save(
+            dir,
+            "bad-chi-ints.recipe",
+            &[
+                vec![1],
+                chi(0, recipe_dataset(&[1, 2, 2, 3], 1, 5, &[1; 48])),
+            ]
+            .concat(),
+        );
+        save(
+            dir,
+            "bad-chi-large.recipe",
+            &[
+                vec![1],
+                chi(
+                    0,
+                    recipe_dataset(&[0xf0, 0, 0xf0, 0, 0xf0, 0, 0xf0, 0], 0, 0, &[]),
+                ),
+            ]
+            .concat(),
+        );
+        save(
+            dir,
+            "bad-duplicate-names.recipe",
+            &[
+                vec![3],
+                chi(0, cube.clone()),
+                vec![0, 0, 1],
+                cube,
+                vec![2, 0, 2],
+            ]
+            .concat(),
+        );
     }
 
     fn cuts(dir: &Path) {
