@@ -525,12 +525,13 @@ impl SurveyConfig {
     pub fn read(file: &Path) -> Result<SurveyConfig> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Error::file(file, format!("cannot read: {e}")))?;
-        Self::parse(&text).map_err(|msg| Error::file(file, msg))
+        Self::parse(&text).map_err(|e| e.at_file(file))
     }
 
-    /// Parses the text of a `survey.toml`; the error is the message without the file.
-    pub fn parse(text: &str) -> std::result::Result<SurveyConfig, String> {
-        toml::from_str(text).map_err(|e| describe(text, &e))
+    /// Parses the text of a `survey.toml`; the error ([`Error::Invalid`]) is the message
+    /// without the file.
+    pub fn parse(text: &str) -> Result<SurveyConfig> {
+        toml::from_str(text).map_err(|e| Error::Invalid(describe(text, &e)))
     }
 
     /// `survey.toml` in the survey folder `root`.
@@ -600,7 +601,7 @@ mod tests {
     }
 
     fn error(text: &str) -> String {
-        SurveyConfig::parse(text).unwrap_err()
+        SurveyConfig::parse(text).unwrap_err().to_string()
     }
 
     #[test]

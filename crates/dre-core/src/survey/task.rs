@@ -310,7 +310,7 @@ pub fn run_task(
             let (state, error) =
                 match run_stage(survey.root(), &programs.of(stage), &args, stop, obs) {
                     Ok(()) => (TileState::Done, None),
-                    Err(e) => (TileState::Failed, Some(e)),
+                    Err(e) => (TileState::Failed, Some(e.0)),
                 };
             if let Some(r) = rec.stage_mut(stage) {
                 r.state = state;
@@ -339,6 +339,9 @@ pub fn run_task(
     Ok(report)
 }
 
+/// Why a stage failed: the tool's one-line error (recorded in the tile's state).
+struct StageFailure(String);
+
 /// Runs one stage's program in the survey's folder; Err: its one-line error.
 fn run_stage(
     root: &Path,
@@ -346,7 +349,7 @@ fn run_stage(
     args: &[OsString],
     stop: &AtomicI32,
     obs: &dyn TaskObserver,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), StageFailure> {
     let tool = program
         .file_name()
         .unwrap_or_default()
@@ -358,7 +361,7 @@ fn run_stage(
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{tool}: {}: cannot start: {e}", program.display()))?;
+        .map_err(|e| StageFailure(format!("{tool}: {}: cannot start: {e}", program.display())))?;
     let stderr = child.stderr.take();
     let prefix = format!("{tool}: ");
     let warning = format!("{tool}: warning:");
@@ -386,8 +389,13 @@ fn run_stage(
         let line = reader.join().ok().flatten();
         match status {
             Ok(st) if st.success() => Ok(()),
-            Ok(st) => Err(failure_line(&tool, st, line, stop.load(Ordering::SeqCst))),
-            Err(e) => Err(format!("{tool}: cannot wait for it: {e}")),
+            Ok(st) => Err(StageFailure(failure_line(
+                &tool,
+                st,
+                line,
+                stop.load(Ordering::SeqCst),
+            ))),
+            Err(e) => Err(StageFailure(format!("{tool}: cannot wait for it: {e}"))),
         }
     })
 }
