@@ -534,7 +534,11 @@ mod tests {
         assert!(!small.seg_at_edge);
         assert_eq!(small.n_pix(), small.n_seg);
         // seed 400: radius^2 < 430 reaches the border of a 30 px cut.
-        assert!(Prepared::new(&cut(b, 400), b, Path::new("t")).unwrap().seg_at_edge);
+        assert!(
+            Prepared::new(&cut(b, 400), b, Path::new("t"))
+                .unwrap()
+                .seg_at_edge
+        );
         let mut c = cut(b, 0);
         c.rms[(b / 2) * b + b / 2] = 0.0;
         c.seg[b - 1] = true; // one pixel in the first row's last column

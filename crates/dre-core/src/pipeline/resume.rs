@@ -249,7 +249,9 @@ mod tests {
             p
         };
         assert!(!prov(80.0).matches(&record), "no record yet");
-        prov(80.0).write(&record, std::slice::from_ref(&out)).unwrap();
+        prov(80.0)
+            .write(&record, std::slice::from_ref(&out))
+            .unwrap();
         assert!(prov(80.0).matches(&record));
         assert!(!prov(70.0).matches(&record), "another option");
         // Another tool's record never matches.
@@ -266,7 +268,9 @@ mod tests {
         assert!(prov(80.0).matches(&record));
         touch(&input, "longer data");
         assert!(!prov(80.0).matches(&record));
-        prov(80.0).write(&record, std::slice::from_ref(&out)).unwrap();
+        prov(80.0)
+            .write(&record, std::slice::from_ref(&out))
+            .unwrap();
         assert!(prov(80.0).matches(&record));
         // An output replaced or removed since.
         touch(&out, "other!");

@@ -177,7 +177,9 @@ impl Psfex {
         let tmp = scratch.path().join(&written);
         // PSFEx names the PSF after its input, which may be an alias.
         aliased.expect(
-            scratch.path().join(format!("{}{PSF_SUFFIX}", safe_name(&stem))),
+            scratch
+                .path()
+                .join(format!("{}{PSF_SUFFIX}", safe_name(&stem))),
             tmp.clone(),
         );
         let run = self
