@@ -191,7 +191,7 @@ fn init(dir: &Path, force: bool, out: &Reporter) -> Result<Outcome, Failure> {
             file.display()
         )));
     }
-    dre::SurveyConfig::parse(dre::SURVEY_TEMPLATE).map_err(Failure::Run)?;
+    dre::SurveyConfig::parse(dre::SURVEY_TEMPLATE).map_err(|e| Failure::Run(e.to_string()))?;
     std::fs::write(&file, dre::SURVEY_TEMPLATE)
         .map_err(|e| Failure::Run(format!("{}: cannot write: {e}", file.display())))?;
     out.info(format!(

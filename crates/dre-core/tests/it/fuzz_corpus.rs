@@ -273,7 +273,7 @@ mod seeds {
             "ok-f32.fits",
             &image(true, -32, &[16, 12], ramp(192), &[]),
         );
-        let labels = i32s((0..100).map(|i| (i / 10 % 3) as i32));
+        let labels = i32s((0..100).map(|i: i32| i / 10 % 3));
         save(
             dir,
             "ok-i32-seg.fits",
