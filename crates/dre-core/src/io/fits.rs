@@ -637,6 +637,16 @@ fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
             format!("HDU {i}: negative size in the header (NAXISn {axes:?}, PCOUNT {pcount}, GCOUNT {gcount})"),
         ));
     }
+    // Rows of no bytes cost nothing in the file, but a reader allocates per row (found by
+    // fuzzing: 10^12 rows of a `0A` column aborted the process).
+    if let [0, rows] = axes[..] {
+        if rows > 1 << 20 {
+            return Err(Error::file(
+                path,
+                format!("HDU {i}: {rows} rows of 0 bytes (NAXIS1 = 0): corrupt header"),
+            ));
+        }
+    }
     // FITS standard 4.4.1.1: |BITPIX|/8 * GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn), without
     // the padding to 2880 bytes (some writers leave it out of the last HDU).
     let pixels: u128 = match axes.len() {

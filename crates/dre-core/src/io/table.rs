@@ -266,6 +266,73 @@ pub fn read_catalog(path: impl AsRef<Path>) -> Result<Table> {
     Ok(table)
 }
 
+/// String column `col` (from 0) of `hdu`, one string per row as fitsio reads it, through
+/// cfitsio with room for the terminating NUL: fitsio's `read_col::<String>` allocates the
+/// display width and cfitsio writes one byte more, corrupting the heap (found by fuzzing:
+/// any `16A` column under AddressSanitizer).
+fn read_strings(f: &mut FitsFile, hdu: &FitsHdu, col: usize, repeat: usize) -> Result<Vec<String>> {
+    use std::os::raw::{c_char, c_int};
+    let HduInfo::TableInfo { num_rows, .. } = hdu.info else {
+        return Err(Error::Invalid("not a table".into()));
+    };
+    let fail = |status: c_int| {
+        let mut text = [0 as c_char; 31];
+        // SAFETY: a buffer of FLEN_STATUS (31).
+        unsafe { fitsio::sys::ffgerr(status, text.as_mut_ptr()) };
+        // SAFETY: cfitsio wrote a NUL-terminated string into it.
+        let text = unsafe { std::ffi::CStr::from_ptr(text.as_ptr()) };
+        Error::Invalid(format!(
+            "column {}: {} (cfitsio status {status})",
+            col + 1,
+            text.to_string_lossy()
+        ))
+    };
+    let (mut status, mut kind, mut width): (c_int, c_int, c_int) = (0, 0, 0);
+    // SAFETY: `f` is open; HDU and column numbers count from 1.
+    unsafe {
+        fitsio::sys::ffmahd(f.as_raw(), hdu.number as c_int + 1, &mut kind, &mut status);
+        fitsio::sys::ffgcdw(f.as_raw(), col as c_int + 1, &mut width, &mut status);
+    }
+    if status != 0 {
+        return Err(fail(status));
+    }
+    // Rows x width is within the file (checked_hdu); so are the rows when the width is 0.
+    let room = (width.max(0) as usize).max(repeat) + 1;
+    let mut buffers: Vec<Vec<c_char>> = (0..num_rows).map(|_| vec![0; room]).collect();
+    let mut pointers: Vec<*mut c_char> = buffers.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    if num_rows > 0 {
+        let mut anynul = 0;
+        // SAFETY: one buffer of `room` bytes per row, the most cfitsio writes per string.
+        unsafe {
+            fitsio::sys::ffgcvs(
+                f.as_raw(),
+                col as c_int + 1,
+                1,
+                1,
+                num_rows as i64,
+                std::ptr::null_mut(),
+                pointers.as_mut_ptr(),
+                &mut anynul,
+                &mut status,
+            );
+        }
+        if status != 0 {
+            return Err(fail(status));
+        }
+    }
+    Ok(buffers
+        .iter()
+        .map(|b| {
+            let bytes: Vec<u8> = b
+                .iter()
+                .take_while(|&&c| c != 0)
+                .map(|&c| c as u8)
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect())
+}
+
 fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> Result<Table> {
     let HduInfo::TableInfo {
         column_descriptions,
@@ -311,7 +378,7 @@ fn read_hdu(f: &mut FitsFile, hdu: &FitsHdu) -> Result<Table> {
                 ColumnData::F64(hdu.read_col(f, &name).map_err(err)?)
             }
             ColumnDataType::String | ColumnDataType::Text => {
-                let v: Vec<String> = hdu.read_col(f, &name).map_err(err)?;
+                let v = read_strings(f, hdu, i, repeat)?;
                 ColumnData::Str(v.into_iter().map(|s| s.trim_end().to_string()).collect())
             }
             ColumnDataType::Bit => {

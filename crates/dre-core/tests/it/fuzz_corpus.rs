@@ -551,6 +551,27 @@ mod seeds {
             "crash-tfields-huge.fits",
             &[empty_primary(), many].concat(),
         );
+        // fitsio's string reads wrote one byte past a buffer of 16 (heap corruption).
+        let rows: Vec<Vec<u8>> = (0..40).map(|_| vec![b'x'; 16]).collect();
+        let strings = bintable("STR", &[("NAME", "16A", None)], 16, &rows, &[], &[]);
+        save(
+            dir,
+            "crash-string-16a.fits",
+            &[empty_primary(), strings].concat(),
+        );
+        // 10^12 rows of no bytes: one allocation per row aborted the process.
+        let empty = bintable("ROWS", &[("NAME", "0A", None)], 0, &[], &[], &[]);
+        let at = (0..BLOCK)
+            .step_by(80)
+            .find(|&i| empty[i..].starts_with(b"NAXIS2"))
+            .unwrap();
+        let mut empty = empty.clone();
+        empty[at..at + 80].copy_from_slice(card("NAXIS2", "1000000000000").as_bytes());
+        save(
+            dir,
+            "crash-zero-width-rows.fits",
+            &[empty_primary(), empty].concat(),
+        );
         let long = bintable(
             "CAT",
             &[("NUMBER", "1J", None)],
