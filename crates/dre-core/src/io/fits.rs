@@ -122,7 +122,7 @@ fn check_table_headers(path: &Path) -> Result<()> {
                     || numbered("NAXIS")
                     || numbered("ZNAXIS")
                     || numbered("ZTILE");
-                if size_key {
+                if size_key || numbered("TTYPE") {
                     sizes.push((key.clone(), value.clone()));
                 }
                 if first.len() < 8 {
@@ -171,6 +171,20 @@ fn check_table_headers(path: &Path) -> Result<()> {
                         ),
                     ));
                 }
+            }
+        }
+        if table {
+            // cfitsio copies a column name into 70 bytes with strcpy, as it reads the card:
+            // an unquoted value of 70 characters overflows it (glibc's check aborts; found
+            // by fuzzing). A quoted one holds at most 68.
+            let unquoted = sizes
+                .iter()
+                .find(|(k, v)| k.starts_with("TTYPE") && !v.starts_with('\''));
+            if let Some((k, v)) = unquoted {
+                return Err(Error::file(
+                    path,
+                    format!("HDU {hdu}: corrupt table header: {k} = {v} is not a quoted string"),
+                ));
             }
         }
         if !ended {
