@@ -106,8 +106,13 @@ fn check_table_headers(path: &Path) -> Result<()> {
                     b"= " => text(&card[10..]),
                     _ => String::new(),
                 };
-                // Integer values: no quotes, the comment after '/'.
-                let value = value.split('/').next().unwrap_or("").trim().to_string();
+                // As cfitsio splits a value from its comment: a quoted string (kept whole
+                // here), or else up to the first blank or '/'.
+                let value = value.trim_start();
+                let value = match value.starts_with('\'') {
+                    true => value.trim_end().to_string(),
+                    false => value.split([' ', '/']).next().unwrap_or("").to_string(),
+                };
                 if hdu == 1 && first.is_empty() && key != "SIMPLE" {
                     return Ok(());
                 }
@@ -194,23 +199,27 @@ fn check_table_headers(path: &Path) -> Result<()> {
             check_tiles(&sizes, hdu, path)?;
         }
         // On to the next HDU, if this one's data size can be followed.
-        let get = |k: &str, default: Option<i64>| -> Option<i64> {
+        // A size that is there but not an integer is refused: cfitsio might read it
+        // otherwise, and the HDUs after it would go unchecked.
+        let get = |k: &str, default: Option<i64>| -> Result<Option<i64>> {
             match sizes.iter().find(|(key, _)| key == k) {
-                Some((_, v)) => v.parse().ok(),
-                None => default,
+                Some((_, v)) => v.parse().map(Some).map_err(|_| {
+                    Error::file(path, format!("HDU {hdu}: {k} = {v} is not an integer"))
+                }),
+                None => Ok(default),
             }
         };
         let (Some(bitpix), Some(naxis), Some(pcount), Some(gcount)) = (
-            get("BITPIX", None),
-            get("NAXIS", None),
-            get("PCOUNT", Some(0)),
-            get("GCOUNT", Some(1)),
+            get("BITPIX", None)?,
+            get("NAXIS", None)?,
+            get("PCOUNT", Some(0))?,
+            get("GCOUNT", Some(1))?,
         ) else {
-            return Ok(());
+            return Ok(()); // missing: cfitsio refuses this HDU
         };
         let mut pixels: u128 = if naxis > 0 { 1 } else { 0 };
         for n in 1..=naxis.clamp(0, 999) {
-            match get(&format!("NAXIS{n}"), None) {
+            match get(&format!("NAXIS{n}"), None)? {
                 Some(a) if a >= 0 => pixels = pixels.saturating_mul(a as u128),
                 _ => return Ok(()),
             }
