@@ -97,7 +97,8 @@ fn check_table_headers(path: &Path) -> Result<()> {
                         })
                         .collect()
                 };
-                let key = text(&card[..8]).trim_end().to_string();
+                // The name as cfitsio reads it: up to the first blank ("END   0" ends).
+                let key = text(&card[..8]).split(' ').next().unwrap_or("").to_string();
                 if key == "END" {
                     ended = true;
                     break 'header;
