@@ -55,8 +55,9 @@ fn bench_cube(label: &str, cube: &ModelCube, copies: usize) {
     psf2.data.reverse();
     let mut fitter = CpuFitter::new(cube.clone());
     let mut conv_t = [0.0; 2];
+    // Which PSF is next: kept across the loops, so that no call finds its PSF done.
+    let mut turn = false;
     for (i, n) in [1, 2].into_iter().enumerate() {
-        let mut turn = false;
         conv_t[i] = time(3, || {
             turn = !turn;
             let p = if turn { &psf2 } else { &psf };
