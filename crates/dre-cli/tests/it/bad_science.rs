@@ -3,11 +3,11 @@
 //! files, truth tables. Each case through the binary: the exit status, the one stderr line
 //! naming the file (and object), no temporary left, and the good tiles finished.
 
-use crate::common::{all_files, golden_workdir, hdf5_writing, output, run_in, stderr};
-use dre::{
-    read_catalog, write_cube, write_table, Axis, ColumnData, Compression, Cut, CutReader,
-    CutWriter, Grid, ModelCube,
+use crate::common::{
+    all_files, blob, f64_column, golden_workdir, output, run_in, small_cut as cut,
+    small_grid as grid, stderr, write_small_cuts as write_cuts, B,
 };
+use dre::{read_catalog, write_cube, write_table, Axis, ColumnData, Cut, CutReader, ModelCube};
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
 use std::path::Path;
@@ -16,26 +16,8 @@ use std::process::{Command, Output};
 const DRE: &str = env!("CARGO_BIN_EXE_dre");
 const MAKE_CUTS: &str = env!("CARGO_BIN_EXE_make_cuts");
 const DRE_SCORE: &str = env!("CARGO_BIN_EXE_dre_score");
-const B: usize = 32;
 
 // ---- a small working directory for dre ------------------------------------------------
-
-fn grid(logh: Axis) -> Grid {
-    Grid {
-        index: Axis::new(4.0, 0.0, 1),
-        axrat: Axis::new(0.5, 0.5, 2),
-        posang: Axis::new(0.0, 90.0, 2),
-        logh,
-        boxsize: B,
-    }
-}
-
-/// A round blob whose width grows with `k`.
-fn blob(k: usize, p: usize) -> f32 {
-    let c = (B as f32 - 1.0) / 2.0;
-    let (x, y) = ((p % B) as f32 - c, (p / B) as f32 - c);
-    (-(x * x + y * y) / (4.0 + 3.0 * k as f32)).exp()
-}
 
 /// A cube whose radius index r holds blob `width(r)`.
 fn cube(logh: Axis, width: impl Fn(usize) -> usize) -> ModelCube {
@@ -70,30 +52,6 @@ fn radius_cube(logh: Axis, s2: impl Fn(usize) -> f32) -> ModelCube {
         })
         .collect();
     ModelCube { grid: g, data }
-}
-
-fn cut(name: &str) -> Cut {
-    let c = (B as f32 - 1.0) / 2.0;
-    Cut {
-        name: name.into(),
-        size: B,
-        obj: (0..B * B)
-            .map(|p| 500.0 * blob(1, p) + ((p * 7919) % 13) as f32 - 6.0)
-            .collect(),
-        seg: (0..B * B)
-            .map(|p| ((p % B) as f32 - c).powi(2) + ((p / B) as f32 - c).powi(2) < 36.0)
-            .collect(),
-        rms: vec![3.0; B * B],
-    }
-}
-
-fn write_cuts(path: &Path, cuts: &[Cut]) {
-    let _writing = hdf5_writing();
-    let mut w = CutWriter::create(path, Compression::Low).unwrap();
-    for c in cuts {
-        w.add(c).unwrap();
-    }
-    w.finish().unwrap();
 }
 
 /// HDF5 files are inherited by spawned children: the tests of this file take turns.
@@ -166,15 +124,6 @@ fn summary_rows(dir: &Path, tile: &str) -> usize {
     read_catalog(dir.join(format!("Summary/{tile}_dre.fits")))
         .unwrap()
         .nrows()
-}
-
-fn f64_column(path: &Path, name: &str) -> Vec<f64> {
-    read_catalog(path)
-        .unwrap()
-        .column(name)
-        .unwrap()
-        .as_f64()
-        .unwrap()
 }
 
 /// Rewrites the PSF_MASK of a PSFEx file with `f` applied to each value.

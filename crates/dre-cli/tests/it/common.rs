@@ -100,3 +100,71 @@ pub fn is_bookkeeping(p: &Path) -> bool {
     let name = p.file_name().unwrap_or_default().to_string_lossy();
     name == dre::LOCK_FILE || (name.starts_with('.') && name.ends_with(".record"))
 }
+
+// ---- A small synthetic tile for the bad-input tests -------------------------------------
+
+/// Stamp size of the small tile.
+pub const B: usize = 32;
+
+/// The small tile's grid: one n, two q, two theta and the radii `logh`.
+pub fn small_grid(logh: dre::Axis) -> dre::Grid {
+    dre::Grid {
+        index: dre::Axis::new(4.0, 0.0, 1),
+        axrat: dre::Axis::new(0.5, 0.5, 2),
+        posang: dre::Axis::new(0.0, 90.0, 2),
+        logh,
+        boxsize: B,
+    }
+}
+
+/// A round blob whose width grows with `k`, at pixel `p` of a B x B stamp.
+pub fn blob(k: usize, p: usize) -> f32 {
+    let c = (B as f32 - 1.0) / 2.0;
+    let (x, y) = ((p % B) as f32 - c, (p / B) as f32 - c);
+    (-(x * x + y * y) / (4.0 + 3.0 * k as f32)).exp()
+}
+
+/// A 12-model cube of three radii (blobs 0, 1, 2) written to `path`.
+pub fn write_small_cube(path: &Path) {
+    let g = small_grid(dre::Axis::new(0.2, 0.2, 3));
+    let data = (0..g.n_models())
+        .flat_map(|k| (0..B * B).map(move |p| blob(k % 3, p)))
+        .collect();
+    dre::write_cube(path, &dre::ModelCube { grid: g, data }, &[]).unwrap();
+}
+
+/// A cut of blob 1 with a little deterministic noise, a round segment of radius 6.
+pub fn small_cut(name: &str) -> dre::Cut {
+    let c = (B as f32 - 1.0) / 2.0;
+    dre::Cut {
+        name: name.into(),
+        size: B,
+        obj: (0..B * B)
+            .map(|p| 500.0 * blob(1, p) + ((p * 7919) % 13) as f32 - 6.0)
+            .collect(),
+        seg: (0..B * B)
+            .map(|p| ((p % B) as f32 - c).powi(2) + ((p / B) as f32 - c).powi(2) < 36.0)
+            .collect(),
+        rms: vec![3.0; B * B],
+    }
+}
+
+/// `cuts` written to the cut file `path` (low compression), no binary starting meanwhile.
+pub fn write_small_cuts(path: &Path, cuts: &[dre::Cut]) {
+    let _writing = hdf5_writing();
+    let mut w = dre::CutWriter::create(path, dre::Compression::Low).unwrap();
+    for c in cuts {
+        w.add(c).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Column `name` of a FITS table as f64.
+pub fn f64_column(path: &Path, name: &str) -> Vec<f64> {
+    dre::read_catalog(path)
+        .unwrap()
+        .column(name)
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}

@@ -1,61 +1,14 @@
 //! Bad input to `dre`: each fault is one line naming the file (and object), the rest of the
 //! run completes, the exit status says something failed, and nothing is half-written.
 
-use crate::common::{all_files, hdf5_writing, run_in, stderr};
-use dre::{write_cube, Axis, Compression, Cut, CutWriter, Grid, ModelCube};
+use crate::common::{
+    all_files, hdf5_writing, run_in, small_cut as cut, stderr, write_small_cube,
+    write_small_cuts as write_cuts,
+};
+use dre::Cut;
 use std::path::Path;
 
 const DRE: &str = env!("CARGO_BIN_EXE_dre");
-const B: usize = 32;
-
-fn grid() -> Grid {
-    Grid {
-        index: Axis::new(4.0, 0.0, 1),
-        axrat: Axis::new(0.5, 0.5, 2),
-        posang: Axis::new(0.0, 90.0, 2),
-        logh: Axis::new(0.2, 0.2, 3),
-        boxsize: B,
-    }
-}
-
-fn blob(k: usize, p: usize) -> f32 {
-    let c = (B as f32 - 1.0) / 2.0;
-    let (x, y) = ((p % B) as f32 - c, (p / B) as f32 - c);
-    (-(x * x + y * y) / (4.0 + 3.0 * k as f32)).exp()
-}
-
-fn write_small_cube(path: &Path) {
-    let g = grid();
-    let data = (0..g.n_models())
-        .flat_map(|k| (0..B * B).map(move |p| blob(k % 3, p)))
-        .collect();
-    write_cube(path, &ModelCube { grid: g, data }, &[]).unwrap();
-}
-
-fn cut(name: &str) -> Cut {
-    let c = (B as f32 - 1.0) / 2.0;
-    Cut {
-        name: name.into(),
-        size: B,
-        obj: (0..B * B)
-            .map(|p| 500.0 * blob(1, p) + ((p * 7919) % 13) as f32 - 6.0)
-            .collect(),
-        seg: (0..B * B)
-            .map(|p| ((p % B) as f32 - c).powi(2) + ((p / B) as f32 - c).powi(2) < 36.0)
-            .collect(),
-        rms: vec![3.0; B * B],
-    }
-}
-
-fn write_cuts(path: &Path, cuts: &[Cut]) {
-    let _writing = hdf5_writing();
-    let mut w = CutWriter::create(path, Compression::Low).unwrap();
-    for c in cuts {
-        w.add(c).unwrap();
-    }
-    w.finish().unwrap();
-}
-
 /// HDF5 opens files without close-on-exec: a `dre` spawned by one test thread would inherit
 /// (and keep locked) a file another thread is writing. The tests of this file take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,9 +1,8 @@
 //! Images whose names share a prefix are each measured on their own image (the original
 //! paired by substring: `sim_a` took `sim_ab` too), in single and dual mode.
 
-use crate::common::{run_in, stderr};
+use crate::common::{f64_column as col, run_in, stderr};
 use crate::preprocess::{golden_tile, require_tools, write_crop};
-use dre::read_catalog;
 use std::path::Path;
 
 const SEX_DRE: &str = env!("CARGO_BIN_EXE_sex_dre");
@@ -11,15 +10,6 @@ const SIZE: usize = 400;
 /// Lower-left corners of the two crops of the golden tile: different objects in each.
 const A: (usize, usize) = (0, 0);
 const AB: (usize, usize) = (560, 560);
-
-fn col(path: &Path, name: &str) -> Vec<f64> {
-    read_catalog(path)
-        .unwrap()
-        .column(name)
-        .unwrap()
-        .as_f64()
-        .unwrap()
-}
 
 /// Every object well inside the crop lies (after the crop's offset) within 1 px of an object
 /// of the golden catalogue: the catalogue was measured on that crop.
