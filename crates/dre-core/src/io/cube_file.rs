@@ -246,15 +246,7 @@ pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> R
 mod tests {
     use super::*;
 
-    fn grid() -> Grid {
-        Grid {
-            index: Axis::new(3.0, 1.0, 2),
-            axrat: Axis::new(0.5, 0.5, 2),
-            posang: Axis::new(-90.0, 90.0, 3),
-            logh: Axis::new(0.0, 0.5, 2),
-            boxsize: 8,
-        }
-    }
+    use crate::model::cube::test_grids::small as grid;
 
     #[test]
     fn a_cube_without_index_keys_is_de_vaucouleurs() {

@@ -340,11 +340,14 @@ impl Twins {
     }
 }
 
+/// Grids for the unit tests of the modules that read, write and render cubes.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_grids {
+    use super::{Axis, Grid};
 
-    fn grid() -> Grid {
+    /// 24 models of 8 x 8: two n, two q, three theta (-90, 0, 90: the ends are twins), two
+    /// radii.
+    pub fn small() -> Grid {
         Grid {
             index: Axis::new(3.0, 1.0, 2),
             axrat: Axis::new(0.5, 0.5, 2),
@@ -353,6 +356,22 @@ mod tests {
             boxsize: 8,
         }
     }
+
+    /// 12 models of 16 x 16: n = 4, two q, three theta, two radii.
+    pub fn tiny() -> Grid {
+        Grid {
+            index: Axis::new(4.0, 0.0, 1),
+            boxsize: 16,
+            ..small()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::test_grids::small as grid;
 
     #[test]
     fn unravel_is_c_order() {

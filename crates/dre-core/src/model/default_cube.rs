@@ -69,15 +69,7 @@ fn is_cube_of(path: &Path, grid: &Grid, radius: RadiusConvention) -> bool {
 mod tests {
     use super::*;
 
-    fn tiny_grid() -> Grid {
-        Grid {
-            index: Axis::new(4.0, 0.0, 1),
-            axrat: Axis::new(0.5, 0.5, 2),
-            posang: Axis::new(-90.0, 90.0, 3),
-            logh: Axis::new(0.0, 0.5, 2),
-            boxsize: 16,
-        }
-    }
+    use crate::model::cube::test_grids::tiny as tiny_grid;
 
     #[test]
     fn cache_rerenders_corrupt_or_foreign_files() {

@@ -297,15 +297,7 @@ pub fn make_cube(
 mod tests {
     use super::*;
 
-    fn tiny_grid() -> Grid {
-        Grid {
-            index: Axis::new(4.0, 0.0, 1),
-            axrat: Axis::new(0.5, 0.5, 2),
-            posang: Axis::new(-90.0, 90.0, 3),
-            logh: Axis::new(0.0, 0.5, 2),
-            boxsize: 16,
-        }
-    }
+    use crate::model::cube::test_grids::tiny as tiny_grid;
 
     #[test]
     fn an_off_centre_stamp_is_the_centred_one_shifted() {
