@@ -5,16 +5,18 @@
 # samples under `perf record` (where perf is allowed).
 #
 #   scripts/bench-pipeline.sh [--cpu N] [--compression LEVEL] [--cube FILE] [--mosaics]
-#                             [--no-perf] [--work DIR]
+#                             [--no-perf] [--work DIR] [--bin DIR]
 #
 # Defaults: every core, the tools' default compression (medium), the default cube, work
-# in target/bench-pipeline. The tiles are made once and reused (same seeds: same tiles).
+# in target/bench-pipeline, the tools of target/release (built first unless SKIP_BUILD is
+# set; --bin DIR: the tools of DIR, not built, e.g. a copy of an older build to compare). The tiles are made once and reused (same seeds: same tiles).
 # Prints a Markdown table; the raw /usr/bin/time outputs stay in WORK/time/.
 # Timings on a loaded machine are not worth quoting: run it on a quiet one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-BIN="$ROOT/target/release"
+# DRE_BIN_DIR: binaries of another build (an older commit, to compare); default this one.
+BIN="${DRE_BIN_DIR:-$ROOT/target/release}"
 WORK="$ROOT/target/bench-pipeline"
 CPU=""
 COMPRESSION=""
@@ -29,11 +31,12 @@ while [ $# -gt 0 ]; do
         --mosaics) MOSAICS="--mosaics"; shift ;;
         --no-perf) PERF=0; shift ;;
         --work) WORK="$(realpath -m "$2")"; shift 2 ;;
+        --bin) BIN="$(realpath "$2")"; SKIP_BUILD=1; shift 2 ;;
         *) echo "bench-pipeline: unknown option $1" >&2; exit 2 ;;
     esac
 done
 [ -x /usr/bin/time ] || { echo "bench-pipeline: needs GNU time (/usr/bin/time)" >&2; exit 2; }
-if [ -z "${SKIP_BUILD:-}" ]; then
+if [ -z "${SKIP_BUILD:-}" ] && [ -z "${DRE_BIN_DIR:-}" ]; then
     cargo build --release -q -p dre-cli
 fi
 
