@@ -9,14 +9,14 @@
 #
 # Defaults: every core, the tools' default compression (medium), the default cube, work
 # in target/bench-pipeline, the tools of target/release (built first unless SKIP_BUILD is
-# set; --bin DIR: the tools of DIR, not built, e.g. a copy of an older build to compare). The tiles are made once and reused (same seeds: same tiles).
+# set; --bin DIR: the tools of DIR, not built, e.g. a copy of an older build to compare).
+# The tiles are made once and reused (same seeds: same tiles).
 # Prints a Markdown table; the raw /usr/bin/time outputs stay in WORK/time/.
 # Timings on a loaded machine are not worth quoting: run it on a quiet one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-# DRE_BIN_DIR: binaries of another build (an older commit, to compare); default this one.
-BIN="${DRE_BIN_DIR:-$ROOT/target/release}"
+BIN="$ROOT/target/release"
 WORK="$ROOT/target/bench-pipeline"
 CPU=""
 COMPRESSION=""
@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -x /usr/bin/time ] || { echo "bench-pipeline: needs GNU time (/usr/bin/time)" >&2; exit 2; }
-if [ -z "${SKIP_BUILD:-}" ] && [ -z "${DRE_BIN_DIR:-}" ]; then
+if [ -z "${SKIP_BUILD:-}" ]; then
     cargo build --release -q -p dre-cli
 fi
 
