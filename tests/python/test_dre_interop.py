@@ -3,6 +3,7 @@ import subprocess
 
 import h5py
 import numpy as np
+import pytest
 from astropy.io import fits
 from astropy.table import Table
 
@@ -75,3 +76,23 @@ def test_mosaics_open_in_astropy_in_the_tile_orientation(workdir, golden):
         np.testing.assert_allclose(ours[:, block], theirs[:, block].T, atol=1e-4 * np.abs(theirs).max())
     with h5py.File(golden / "Cuts/gold_cuts.h5", "r") as f:
         np.testing.assert_array_equal(ours[:, :128], f["00_0004/obj"][()])
+
+
+def test_pictures_open_in_matplotlib(workdir, golden):
+    """dre --png and dre_score --plot write PNGs that another reader (matplotlib, Pillow)
+    opens at the size the README states."""
+    mpimg = pytest.importorskip("matplotlib.image")
+    run_dre(workdir, golden, "--png")
+    pngs = sorted((workdir / "Mosaics/gold").glob("*_mosaic.png"))
+    assert len(pngs) == len(list((workdir / "Mosaics/gold").glob("*_mosaic.fits"))) > 0
+    img = mpimg.imread(pngs[0])
+    assert img.shape == (338, 1160, 3)
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50
+    res = subprocess.run([str(bin_path("dre_score")), "Summary/gold_dre.fits", "Truth/gold_truth.csv",
+                          "--radius-column", "A_HLR", "--plot", "score.png"],
+                         cwd=workdir, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "log_re_fit" in res.stdout
+    plot = mpimg.imread(workdir / "score.png")
+    assert plot.shape == (800, 1200, 3)
+    assert len(np.unique(plot.reshape(-1, 3), axis=0)) > 50

@@ -119,6 +119,7 @@ fn whole_tile(cube_file: &Path, n_models: usize) {
         chi_dir: out.path().join("Chi"),
         catalogs_dir: g.join("Sextracted"),
         mosaics_dir: None,
+        png: false,
         compression: Compression::Medium,
         chunk: None,
         resume: false,

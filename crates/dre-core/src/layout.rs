@@ -11,6 +11,7 @@
 //! Chi/NAME_chi.h5                         chi cubes (dre)
 //! Summary/NAME_dre.fits                   one row per fitted object (dre)
 //! Mosaics/NAME/NAME_EE_NNNN_mosaic.fits   data | segment | model | residual (dre --mosaics)
+//! Mosaics/NAME/NAME_EE_NNNN_mosaic.png    its picture (dre --png)
 //! ```
 //!
 //! The `Sextracted` outputs may also lie flat (`Sextracted/NAME_cat.fits`, with
@@ -51,6 +52,8 @@ pub const CHI_SUFFIX: &str = "_chi.h5";
 pub const SUMMARY_SUFFIX: &str = "_dre.fits";
 /// Suffix of a mosaic: `NAME_EE_NNNN_mosaic.fits`.
 pub const MOSAIC_SUFFIX: &str = "_mosaic.fits";
+/// Suffix of a mosaic's picture: `NAME_EE_NNNN_mosaic.png`.
+pub const MOSAIC_PNG_SUFFIX: &str = "_mosaic.png";
 
 /// The check images and the catalogue SExtractor leaves for one tile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +118,11 @@ pub fn mosaic_dir(dir: &Path, name: &str) -> PathBuf {
 /// `NAME_EE_NNNN_mosaic.fits`, in [`mosaic_dir`].
 pub fn mosaic_file(tile_dir: &Path, name: &str, object: &str) -> PathBuf {
     tile_dir.join(format!("{name}_{object}{MOSAIC_SUFFIX}"))
+}
+
+/// `NAME_EE_NNNN_mosaic.png`, the picture beside [`mosaic_file`].
+pub fn mosaic_png_file(tile_dir: &Path, name: &str, object: &str) -> PathBuf {
+    tile_dir.join(format!("{name}_{object}{MOSAIC_PNG_SUFFIX}"))
 }
 
 /// The tile name of a file with this suffix (`a_cuts.h5` -> `a`); None for another file or

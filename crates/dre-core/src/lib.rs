@@ -11,9 +11,10 @@
 //!    fits batches of [`Prepared`] objects, giving one chi cube per object; [`parameters`]
 //!    reads the best model and the radius estimates off a chi cube.
 //! 4. **Outputs**: chi files ([`ChiWriter`]), the Summary table ([`summary_table`]) and the
-//!    mosaics ([`mosaic`]). [`run`] does steps 3 and 4 over a folder of cut files.
-//! 5. **Simulation**: tiles with known truth ([`simulate`]) and the score of a fit against
-//!    it ([`score`]).
+//!    mosaics ([`mosaic`]) and their PNG pictures ([`mosaic_png`]). [`run`] does steps 3
+//!    and 4 over a folder of cut files.
+//! 5. **Simulation**: tiles with known truth ([`simulate`]), the score of a fit against
+//!    it ([`score`]) and its picture ([`score_plot`]).
 //! 6. **Surveys**: every tile of a folder through the four stages, in tasks run on this
 //!    machine or as a Slurm job array ([`plan_run`], [`run_local`], [`submit_slurm`],
 //!    [`run_survey_task`], [`survey_status`]); any tool on named tiles only
@@ -87,6 +88,7 @@ pub use fit::statistics::{cube_gradient, cube_hessian, gradient_norm, params_std
 
 // ---- Outputs --------------------------------------------------------------------------
 pub use output::mosaic::{mosaic, write_mosaic};
+pub use output::mosaic_png::{mosaic_png, mosaic_png_size, mosaic_title, write_mosaic_png};
 pub use output::summary::{summary_table, FitRow};
 
 // ---- A whole run ----------------------------------------------------------------------
@@ -99,6 +101,7 @@ pub use pipeline::resume::record_file;
 pub use pipeline::stop::{clean_up_for_exit, Cleanup};
 
 // ---- Simulation and scoring -----------------------------------------------------------
+pub use sim::plot::{score_plot, write_score_plot, SCORE_PLOT_SIZE};
 pub use sim::score::{fitted_from_summary, read_truth, score, Score, Steps, SNR_EDGES};
 pub use sim::simulate::{simulate, write_simulation, Galaxy, SimConfig, Simulation, Star};
 

@@ -979,6 +979,7 @@ impl ModelsCube {
             summary: summary_file
                 .unwrap_or_else(|| layout::summary_file(Path::new(layout::SUMMARY_DIR), &name)),
             mosaics: mosaics_dir.map(|d| layout::mosaic_dir(&d, &name)),
+            png: false,
             name,
         };
         let psf = match psf.filter(|p| !p.is_none() && convolve) {
@@ -1050,6 +1051,7 @@ impl ModelsCube {
             chi_dir,
             catalogs_dir: cats_dir,
             mosaics_dir,
+            png: false,
             compression: self.compression,
             chunk: chunk.map(|c| c.max(1)),
             resume,

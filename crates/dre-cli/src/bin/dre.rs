@@ -16,7 +16,8 @@ use std::time::Instant;
 /// tile's PSF (`PSF/NAME.psf`, or one PSF file for all tiles), every object is fitted
 /// against every model, and the results are written to `Chi/NAME_chi.h5` (one chi-square
 /// cube per object), `Summary/NAME_dre.fits` (one row per object, joined with the
-/// SExtractor catalogue) and, with --mosaics, `Mosaics/NAME/NAME_EE_NNNN_mosaic.fits`.
+/// SExtractor catalogue) and, with --mosaics, `Mosaics/NAME/NAME_EE_NNNN_mosaic.fits`
+/// (with --png, also its picture `NAME_EE_NNNN_mosaic.png` beside it).
 /// Outputs are written to temporary files and renamed, so re-runs are safe; with --resume
 /// the tiles whose outputs are complete and made from the same inputs are skipped (a
 /// record beside the Summary says what each was made from). A second run into the same
@@ -76,6 +77,12 @@ struct Args {
     /// Write a mosaic per object: data | segment | scaled model | residual
     #[arg(long)]
     mosaics: bool,
+
+    /// Also write a PNG picture of each fit beside its mosaic, NAME_EE_NNNN_mosaic.png:
+    /// data | model | residual | segment, the first three on one asinh stretch with a
+    /// colour bar, titled with the object's name and fitted values. Implies --mosaics
+    #[arg(long)]
+    png: bool,
 
     /// Folder for the mosaics (one sub-folder per tile)
     #[arg(long, value_name = "DIR", default_value = "Mosaics")]
@@ -162,7 +169,8 @@ impl Tool for Args {
             summary_dir: self.output,
             chi_dir: self.chi,
             catalogs_dir: self.catalogs,
-            mosaics_dir: self.mosaics.then_some(self.mosaics_dir),
+            mosaics_dir: (self.mosaics || self.png).then_some(self.mosaics_dir),
+            png: self.png,
             compression: self.compression.into(),
             chunk: self.chunk.map(|n| n as usize),
             resume,

@@ -1,7 +1,10 @@
 //! `dre_score`: how well a Summary recovers the truth of a simulated tile.
 
 use clap::Parser;
-use dre::{fitted_from_summary, read_catalog, read_grid, read_truth, score, Steps, SNR_EDGES};
+use dre::{
+    fitted_from_summary, read_catalog, read_grid, read_truth, score, write_score_plot, Steps,
+    SNR_EDGES,
+};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,14 +19,24 @@ use std::process::ExitCode;
 /// default: the default cube's steps 0.1 in log R_e, 0.1 in q, 15 deg, 1 in n), for all
 /// matched galaxies and by S/N bin. Theta is scored for galaxies with true q <= 0.8 only.
 ///
+/// Where the Summary has the off-grid columns, LOGR_FIT, AX_RATIO_FIT, ANGLE_FIT (and
+/// INDEX_FIT) are scored the same way after the grid's rows (log_re_fit, q_fit, theta_fit,
+/// n_fit), and their pulls (fit - truth) / error (the _ERR columns) are summarised by their
+/// median and NMAD: near 0 and 1 when the errors match the scatter. A Summary without
+/// them (the original's) is scored without these rows.
+///
+/// --plot FILE.png draws the fitted values against the true ones for log R_e, q and theta
+/// (off-grid values in blue, grid values in orange) and fit - truth against the true S/N,
+/// a 1200 x 800 PNG, written whole or not at all.
+///
 /// The truth CSV is dre_simulate's (X, Y, N_SERSIC, Q, THETA, LOG_RE, SNR); rows whose TYPE
 /// is `star` are skipped. --radius-column names another radius column to take log10 of
 /// (A_HLR, the semi-major radius of the golden truth, for a semi-major cube). A malformed
 /// row (another number of fields than the header's, a TYPE other than gal or star, a value
 /// that is not a finite number) is refused with its line number, never skipped.
 ///
-/// Exit status: 0, or 1 when a file cannot be read or a truth row is malformed (one line on
-/// stderr), 2 for bad arguments.
+/// Exit status: 0, or 1 when a file cannot be read, a truth row is malformed or the plot
+/// cannot be written (one line on stderr), 2 for bad arguments.
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -43,6 +56,10 @@ struct Args {
     /// Print JSON for machines instead of tables
     #[arg(long)]
     json: bool,
+    /// Also draw the fitted against the true values and the residuals against S/N into
+    /// this PNG file (1200 x 800)
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
 }
 
 fn run(a: &Args) -> dre::Result<String> {
@@ -54,6 +71,9 @@ fn run(a: &Args) -> dre::Result<String> {
     let table = read_catalog(&a.summary)?;
     let fitted = fitted_from_summary(&table).map_err(|m| dre::Error::file(&a.summary, m))?;
     let s = score(&truth, &fitted, a.radius, steps, &SNR_EDGES);
+    if let Some(plot) = &a.plot {
+        write_score_plot(plot, &truth, &fitted, a.radius)?;
+    }
     Ok(if a.json { s.to_json() } else { s.to_text() })
 }
 

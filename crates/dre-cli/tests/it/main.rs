@@ -13,6 +13,7 @@ mod gpu;
 mod make_cube;
 mod make_cuts_cli;
 mod multi_extension;
+mod pictures;
 mod pipeline;
 mod preprocess_errors;
 mod preprocess_golden;

@@ -66,6 +66,9 @@ pub struct RunConfig {
     /// Folder of the mosaics, one sub-folder per tile; None writes none (`--mosaics`,
     /// `--mosaics-dir`; default None, the folder `Mosaics` when on, as the original).
     pub mosaics_dir: Option<PathBuf>,
+    /// Also a PNG picture beside each mosaic (`--png`; default false); nothing without
+    /// `mosaics_dir`.
+    pub png: bool,
     /// Compression of the chi files (default medium, as the original).
     pub compression: Compression,
     /// Objects read and fitted per pass over the cube (`--chunk`; default None: the
@@ -262,6 +265,10 @@ fn provenance(cfg: &RunConfig, backend: &str, paths: &TilePaths, psf: &Path) -> 
         .option("mosaics", shown(paths.mosaics.as_ref()))
         .input(&paths.cuts)
         .input(psf);
+    // Only when on, so that the records of runs without pictures keep matching.
+    if paths.png && paths.mosaics.is_some() {
+        p.option("png", "on");
+    }
     if let Some(c) = &paths.catalog {
         p.input(c);
     }
@@ -283,6 +290,7 @@ fn tile_paths(cfg: &RunConfig, name: &str, cuts: &Path) -> TilePaths {
             .mosaics_dir
             .as_ref()
             .map(|d| layout::mosaic_dir(d, name)),
+        png: cfg.png,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Fitting one tile: its cut file against the cube convolved with its PSF, writing the chi
-//! file, the Summary and (optionally) the mosaics. A bad object is reported and skipped;
+//! file, the Summary and (optionally) the mosaics and their pictures. A bad object is reported and skipped;
 //! only a fault of the tile as a whole (unreadable cut file, unwritable output) is an error.
 
 use crate::conventions::parse_object_name;
@@ -14,6 +14,7 @@ use crate::io::cuts::{Cut, CutReader};
 use crate::io::table::{read_catalog, write_table_with_cards};
 use crate::layout;
 use crate::output::mosaic::{mosaic, write_mosaic};
+use crate::output::mosaic_png::{mosaic_title, write_mosaic_png};
 use crate::output::summary::{join_keys, summary_table, FitRow};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,6 +34,9 @@ pub struct TilePaths {
     pub summary: PathBuf,
     /// Folder for this tile's mosaics, when wanted.
     pub mosaics: Option<PathBuf>,
+    /// Also a PNG picture beside each mosaic ([`crate::mosaic_png`]); nothing without
+    /// `mosaics`.
+    pub png: bool,
 }
 
 /// What happened to one tile.
@@ -48,7 +52,7 @@ pub struct TileReport {
     pub warnings: Vec<String>,
     /// Wall time of the tile in seconds: reading, fitting and writing, not the convolution.
     pub fit_seconds: f64,
-    /// The files written: the mosaics, the chi file and the Summary.
+    /// The files written: the mosaics (and their pictures), the chi file and the Summary.
     pub outputs: Vec<PathBuf>,
 }
 
@@ -170,10 +174,18 @@ pub fn fit_tile(
                         model.len()
                     )));
                 }
-                let img = mosaic(&cut.obj, &cut.seg, &model, obj.scale(&model), obj.flux, b);
+                let scale = obj.scale(&model);
+                let img = mosaic(&cut.obj, &cut.seg, &model, scale, obj.flux, b);
                 let file = layout::mosaic_file(dir, &paths.name, &obj.name);
                 write_mosaic(&file, &img, b)?;
                 report.outputs.push(file);
+                if paths.png {
+                    let png = layout::mosaic_png_file(dir, &paths.name, &obj.name);
+                    let title = mosaic_title(&paths.name, &obj.name, &params);
+                    write_mosaic_png(&png, &cut.obj, &cut.seg, &model, scale, b, &title)
+                        .map_err(|e| e.at_file(&png))?;
+                    report.outputs.push(png);
+                }
             }
             rows.push(FitRow {
                 ext: *ext,

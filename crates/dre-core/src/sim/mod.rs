@@ -1,4 +1,5 @@
 //! Simulated tiles with known truth, and the scoring of a fit against that truth.
 
+pub mod plot;
 pub mod score;
 pub mod simulate;

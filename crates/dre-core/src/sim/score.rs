@@ -2,7 +2,9 @@
 //! the nearest true galaxy within a radius, and for each quantity (log R_e, q, theta, n) the
 //! offsets fit - truth are summarised by their median, NMAD (1.4826 x median absolute
 //! deviation) and the fractions within half a grid step and within one step, overall and by
-//! S/N bin.
+//! S/N bin. Where the Summary has the off-grid columns (`LOGR_FIT`, `AX_RATIO_FIT`,
+//! `ANGLE_FIT`, `INDEX_FIT`) they are scored the same way, and their pulls (fit - truth) /
+//! error summarised by their median and NMAD.
 
 use crate::conventions::angle_difference;
 use crate::error::{AtPath, Error, Result};
@@ -33,7 +35,14 @@ pub struct Fitted {
     pub theta: f64,
     pub logr: f64,
     pub logr_parab: f64,
+    /// The off-grid values and their errors, (value, error) in the cube's axis order (n, q,
+    /// theta, log r): `INDEX_FIT`, `AX_RATIO_FIT`, `ANGLE_FIT`, `LOGR_FIT` and their
+    /// `_ERR`; None where the Summary has no such column (an error column missing is NaN).
+    pub fit: [Option<(f64, f64)>; 4],
 }
+
+/// The off-grid columns of a Summary, in the cube's axis order (n, q, theta, log r).
+pub const FIT_COLUMNS: [&str; 4] = ["INDEX_FIT", "AX_RATIO_FIT", "ANGLE_FIT", "LOGR_FIT"];
 
 /// Reads a truth CSV (header line; columns X, Y, N_SERSIC, Q, THETA, LOG_RE, and SNR or
 /// SNR_EST; rows whose TYPE is `star` are skipped). With `radius_column`, the true log radius
@@ -149,6 +158,21 @@ pub fn fitted_from_summary(t: &Table) -> Result<Vec<Fitted>> {
         }
         Ok(v)
     };
+    // The off-grid columns are newer than the original's Summary: scored when present.
+    let fit: Vec<Option<(Vec<f64>, Vec<f64>)>> = FIT_COLUMNS
+        .iter()
+        .map(|name| {
+            if t.column(name).is_none() {
+                return Ok(None);
+            }
+            let err = format!("{name}_ERR");
+            let e = match t.column(&err) {
+                Some(_) => col(&err)?,
+                None => vec![f64::NAN; t.nrows()],
+            };
+            Ok(Some((col(name)?, e)))
+        })
+        .collect::<Result<_>>()?;
     let (x, y, n, q, th, r, rp) = (
         col("X_IMAGE")?,
         col("Y_IMAGE")?,
@@ -167,6 +191,7 @@ pub fn fitted_from_summary(t: &Table) -> Result<Vec<Fitted>> {
             theta: th[i],
             logr: r[i],
             logr_parab: rp[i],
+            fit: std::array::from_fn(|a| fit[a].as_ref().map(|(v, e)| (v[i], e[i]))),
         })
         .collect())
 }
@@ -271,7 +296,38 @@ impl Steps {
 /// Position angles of nearly round galaxies mean nothing: theta is scored for q <= this.
 pub const MAX_Q_FOR_THETA: f64 = 0.8;
 
-/// The statistics of a set of matched pairs.
+/// The true value on axis `a` (n, q, theta, log r) of the cube's order.
+fn true_value(t: &Truth, a: usize) -> f64 {
+    [t.n, t.q, t.theta, t.log_re][a]
+}
+
+/// The off-grid quantities the fitted objects carry: (axis, name, step), in the order they
+/// are reported (log r, q, theta, n).
+fn fit_quantities(fitted: &[Fitted], steps: Steps) -> Vec<(usize, &'static str, f64)> {
+    [
+        (3, "log_re_fit", steps.logr),
+        (1, "q_fit", steps.q),
+        (2, "theta_fit", steps.theta),
+        (0, "n_fit", steps.n),
+    ]
+    .into_iter()
+    .filter(|&(a, _, _)| fitted.iter().any(|f| f.fit[a].is_some()))
+    .collect()
+}
+
+/// Off-grid value - truth on axis `a` (theta modulo 180, for true q <= [`MAX_Q_FOR_THETA`]
+/// only), and the off-grid error.
+fn fit_offset(t: &Truth, f: &Fitted, a: usize) -> Option<(f64, f64)> {
+    let (v, e) = f.fit[a]?;
+    if a == 2 {
+        (t.q <= MAX_Q_FOR_THETA).then(|| (angle_difference(v, t.theta), e))
+    } else {
+        Some((v - true_value(t, a), e))
+    }
+}
+
+/// The statistics of a set of matched pairs: log_re, log_re_parab, q, theta, n, then the
+/// off-grid quantities the Summary has (log_re_fit, q_fit, theta_fit, n_fit).
 pub fn score_pairs(
     truth: &[Truth],
     fitted: &[Fitted],
@@ -284,7 +340,7 @@ pub fn score_pairs(
             .filter_map(|&(i, j)| f(&truth[i], &fitted[j]))
             .collect()
     };
-    vec![
+    let mut out = vec![
         stats(
             "log_re",
             &offsets(&|t, f| Some(f.logr - t.log_re)),
@@ -302,7 +358,56 @@ pub fn score_pairs(
             steps.theta,
         ),
         stats("n", &offsets(&|t, f| Some(f.n - t.n)), steps.n),
-    ]
+    ];
+    for (a, name, step) in fit_quantities(fitted, steps) {
+        out.push(stats(
+            name,
+            &offsets(&|t, f| fit_offset(t, f, a).map(|(d, _)| d)),
+            step,
+        ));
+    }
+    out
+}
+
+/// Median and NMAD of the pulls (fit - truth) / error of one off-grid quantity: a median
+/// near 0 and an NMAD near 1 when the errors match the scatter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PullStats {
+    /// `log_re_fit`, `q_fit`, `theta_fit` or `n_fit`.
+    pub quantity: &'static str,
+    /// Pulls counted: the pairs with a finite offset and a finite positive error.
+    pub n: usize,
+    /// Median pull.
+    pub median: f64,
+    /// NMAD of the pulls.
+    pub nmad: f64,
+}
+
+/// The pulls of the off-grid quantities the fitted objects carry, over a set of pairs.
+pub fn pull_pairs(
+    truth: &[Truth],
+    fitted: &[Fitted],
+    pairs: &[(usize, usize)],
+    steps: Steps,
+) -> Vec<PullStats> {
+    fit_quantities(fitted, steps)
+        .into_iter()
+        .map(|(a, name, _)| {
+            let pulls: Vec<f64> = pairs
+                .iter()
+                .filter_map(|&(i, j)| fit_offset(&truth[i], &fitted[j], a))
+                .filter(|&(_, e)| e > 0.0 && e.is_finite())
+                .map(|(d, e)| d / e)
+                .collect();
+            let s = stats(name, &pulls, 1.0);
+            PullStats {
+                quantity: name,
+                n: s.n,
+                median: s.median,
+                nmad: s.nmad,
+            }
+        })
+        .collect()
 }
 
 /// The whole score: overall and per S/N bin.
@@ -315,10 +420,15 @@ pub struct Score {
     /// Fitted objects matched to a true galaxy.
     pub matched: usize,
     /// Statistics of every matched pair, one entry per quantity (log_re, log_re_parab, q,
-    /// theta, n).
+    /// theta, n, then log_re_fit, q_fit, theta_fit, n_fit where the Summary has them).
     pub overall: Vec<Stats>,
     /// (low, high) S/N edges and the statistics of the galaxies in [low, high).
     pub by_snr: Vec<((f64, f64), Vec<Stats>)>,
+    /// Pulls of the off-grid quantities over every matched pair (empty for a Summary
+    /// without them).
+    pub pulls: Vec<PullStats>,
+    /// The pulls per S/N bin, the bins of `by_snr`.
+    pub pulls_by_snr: Vec<((f64, f64), Vec<PullStats>)>,
 }
 
 /// Default S/N bin edges.
@@ -335,7 +445,9 @@ pub fn score(
     snr_edges: &[f64],
 ) -> Score {
     let pairs = match_nearest(truth, fitted, radius);
-    let by_snr = snr_edges
+    // (S/N edges, the matched pairs in the bin).
+    type Bin = ((f64, f64), Vec<(usize, usize)>);
+    let bins: Vec<Bin> = snr_edges
         .windows(2)
         .map(|w| {
             let sel: Vec<(usize, usize)> = pairs
@@ -343,7 +455,7 @@ pub fn score(
                 .copied()
                 .filter(|&(i, _)| truth[i].snr >= w[0] && truth[i].snr < w[1])
                 .collect();
-            ((w[0], w[1]), score_pairs(truth, fitted, &sel, steps))
+            ((w[0], w[1]), sel)
         })
         .collect();
     Score {
@@ -351,7 +463,15 @@ pub fn score(
         fitted: fitted.len(),
         matched: pairs.len(),
         overall: score_pairs(truth, fitted, &pairs, steps),
-        by_snr,
+        by_snr: bins
+            .iter()
+            .map(|(edges, sel)| (*edges, score_pairs(truth, fitted, sel, steps)))
+            .collect(),
+        pulls: pull_pairs(truth, fitted, &pairs, steps),
+        pulls_by_snr: bins
+            .iter()
+            .map(|(edges, sel)| (*edges, pull_pairs(truth, fitted, sel, steps)))
+            .collect(),
     }
 }
 
@@ -381,27 +501,46 @@ fn stats_json(s: &[Stats]) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
+fn pulls_json(p: &[PullStats]) -> String {
+    let items: Vec<String> = p
+        .iter()
+        .map(|p| {
+            format!(
+                "\"{}\": {{\"n\": {}, \"median\": {}, \"nmad\": {}}}",
+                p.quantity,
+                p.n,
+                json_num(p.median),
+                json_num(p.nmad)
+            )
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
 impl Score {
     /// One-line JSON (`dre_score --json`); non-finite numbers are `null`.
     pub fn to_json(&self) -> String {
         let bins: Vec<String> = self
             .by_snr
             .iter()
-            .map(|((lo, hi), s)| {
+            .zip(&self.pulls_by_snr)
+            .map(|(((lo, hi), s), (_, p))| {
                 format!(
-                    "{{\"snr_min\": {}, \"snr_max\": {}, \"stats\": {}}}",
+                    "{{\"snr_min\": {}, \"snr_max\": {}, \"stats\": {}, \"pulls\": {}}}",
                     json_num(*lo),
                     json_num(*hi),
-                    stats_json(s)
+                    stats_json(s),
+                    pulls_json(p)
                 )
             })
             .collect();
         format!(
-            "{{\"truth\": {}, \"fitted\": {}, \"matched\": {}, \"overall\": {}, \"by_snr\": [{}]}}",
+            "{{\"truth\": {}, \"fitted\": {}, \"matched\": {}, \"overall\": {}, \"pulls\": {}, \"by_snr\": [{}]}}",
             self.truth,
             self.fitted,
             self.matched,
             stats_json(&self.overall),
+            pulls_json(&self.pulls),
             bins.join(", ")
         )
     }
@@ -412,7 +551,7 @@ impl Score {
             "{} true galaxies, {} fitted objects, {} matched\n",
             self.truth, self.fitted, self.matched
         );
-        let table = |out: &mut String, title: &str, s: &[Stats]| {
+        let table = |out: &mut String, title: &str, s: &[Stats], p: &[PullStats]| {
             out.push_str(&format!(
                 "\n{title}\n{:<14}{:>6}{:>10}{:>10}{:>12}{:>12}\n",
                 "quantity", "n", "median", "nmad", "<=step/2", "<=step"
@@ -423,11 +562,23 @@ impl Score {
                     s.quantity, s.n, s.median, s.nmad, s.within_half_step, s.within_one_step
                 ));
             }
+            if !p.is_empty() {
+                out.push_str(&format!(
+                    "{:<14}{:>6}{:>10}{:>10}   (fit - truth) / error\n",
+                    "pull", "n", "median", "nmad"
+                ));
+                for p in p {
+                    out.push_str(&format!(
+                        "{:<14}{:>6}{:>10.3}{:>10.3}\n",
+                        p.quantity, p.n, p.median, p.nmad
+                    ));
+                }
+            }
         };
-        table(&mut out, "all matched galaxies", &self.overall);
-        for ((lo, hi), s) in &self.by_snr {
+        table(&mut out, "all matched galaxies", &self.overall, &self.pulls);
+        for (((lo, hi), s), (_, p)) in self.by_snr.iter().zip(&self.pulls_by_snr) {
             if s[0].n > 0 {
-                table(&mut out, &format!("S/N in [{lo}, {hi})"), s);
+                table(&mut out, &format!("S/N in [{lo}, {hi})"), s, p);
             }
         }
         out
@@ -475,6 +626,7 @@ mod tests {
             theta: 0.0,
             logr: 1.1,
             logr_parab: 1.0,
+            fit: [None; 4],
         };
         let truth = [t(10.0, 10.0), t(50.0, 50.0)];
         let fitted = [f(11.0, 10.0), f(10.5, 10.0), f(80.0, 80.0), f(52.0, 52.0)];
@@ -492,6 +644,110 @@ mod tests {
         assert!(s
             .to_json()
             .starts_with("{\"truth\": 2, \"fitted\": 4, \"matched\": 2,"));
+    }
+
+    #[test]
+    fn off_grid_columns_are_scored_after_the_old_rows_with_their_pulls() {
+        let t = |i: usize| Truth {
+            x: 10.0 * i as f64,
+            y: 0.0,
+            n: 4.0,
+            q: 0.5,
+            theta: 89.0,
+            log_re: 1.0,
+            snr: if i < 4 { 30.0 } else { 300.0 },
+        };
+        // Off-grid offsets 0.01 i in log r with errors 0.01 (pulls i), q 0.02 with error
+        // 0.04 (pulls 0.5), theta -2 degrees across the wrap (91 -> -89) with error 1.
+        let f = |i: usize| Fitted {
+            x: 10.0 * i as f64,
+            y: 0.0,
+            n: 4.0,
+            q: 0.5,
+            theta: 90.0,
+            logr: 1.0,
+            logr_parab: 1.0,
+            fit: [
+                None,
+                Some((0.52, 0.04)),
+                Some((-93.0 + 180.0 * (i % 2) as f64, 1.0)),
+                Some((1.0 + 0.01 * i as f64, 0.01)),
+            ],
+        };
+        let truth: Vec<Truth> = (0..8).map(t).collect();
+        let fitted: Vec<Fitted> = (0..8).map(f).collect();
+        let steps = Steps {
+            logr: 0.1,
+            q: 0.1,
+            theta: 15.0,
+            n: 1.0,
+        };
+        let s = score(&truth, &fitted, 3.0, steps, &SNR_EDGES);
+        let names: Vec<&str> = s.overall.iter().map(|s| s.quantity).collect();
+        assert_eq!(
+            names,
+            [
+                "log_re",
+                "log_re_parab",
+                "q",
+                "theta",
+                "n",
+                "log_re_fit",
+                "q_fit",
+                "theta_fit"
+            ]
+        );
+        let fit = &s.overall[5];
+        assert_eq!(fit.n, 8);
+        assert!((fit.median - 0.035).abs() < 1e-12);
+        assert_eq!((fit.within_half_step, fit.within_one_step), (0.75, 1.0));
+        assert!((s.overall[6].median - 0.02).abs() < 1e-12);
+        assert!(
+            (s.overall[7].median + 2.0).abs() < 1e-9,
+            "{}",
+            s.overall[7].median
+        );
+        let pulls: Vec<(&str, usize)> = s.pulls.iter().map(|p| (p.quantity, p.n)).collect();
+        assert_eq!(pulls, [("log_re_fit", 8), ("q_fit", 8), ("theta_fit", 8)]);
+        assert!((s.pulls[0].median - 3.5).abs() < 1e-9);
+        // |i - 3.5| = 0.5, 0.5, 1.5, 1.5, ... -> median 2.
+        assert!((s.pulls[0].nmad - 1.4826 * 2.0).abs() < 1e-9);
+        assert!((s.pulls[1].median - 0.5).abs() < 1e-9 && s.pulls[1].nmad < 1e-9);
+        assert!((s.pulls[2].median + 2.0).abs() < 1e-9);
+        // Per S/N bin: [25, 50) holds galaxies 0..4, [200, inf) the others.
+        let bin = |lo: f64| s.pulls_by_snr.iter().find(|b| b.0 .0 == lo).unwrap();
+        assert!((bin(25.0).1[0].median - 1.5).abs() < 1e-9);
+        assert!((bin(200.0).1[0].median - 5.5).abs() < 1e-9);
+        let json = s.to_json();
+        assert!(
+            json.contains("\"pulls\": {\"log_re_fit\": {\"n\": 8, \"median\": "),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"q_fit\": {\"n\": 8, \"median\": 0.02"),
+            "{json}"
+        );
+        let text = s.to_text();
+        assert!(text.contains("\nlog_re_fit         8    0.0350"), "{text}");
+        assert!(
+            text.contains("\npull               n    median      nmad"),
+            "{text}"
+        );
+        assert!(!text.contains("n_fit"));
+
+        // The original's Summary: no off-grid rows, no pulls, the old rows as they were.
+        let old: Vec<Fitted> = (0..8)
+            .map(|i| Fitted {
+                fit: [None; 4],
+                ..f(i)
+            })
+            .collect();
+        let o = score(&truth, &old, 3.0, steps, &SNR_EDGES);
+        assert_eq!(o.overall.len(), 5);
+        assert_eq!(o.overall[..], s.overall[..5]);
+        assert!(o.pulls.is_empty() && o.pulls_by_snr.iter().all(|b| b.1.is_empty()));
+        assert!(!o.to_text().contains("pull"));
+        assert!(o.to_json().contains("\"pulls\": {}, \"by_snr\""));
     }
 
     #[test]

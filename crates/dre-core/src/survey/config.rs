@@ -132,6 +132,8 @@ catalogs = "Sextracted"
 mosaics = false
 # Folder of the mosaics.
 mosaics-dir = "Mosaics"
+# Also a PNG picture of each fit beside its mosaic (implies mosaics).
+png = false
 # Threads (default: [slurm] cpus-per-task on Slurm; locally, the cores over [run] jobs).
 # cpu = 1
 # Where to fit: "cpu", or "cuda" (an NVIDIA GPU).
@@ -425,6 +427,8 @@ pub struct DreOptions {
     pub mosaics: bool,
     /// `--mosaics-dir DIR` (default Mosaics).
     pub mosaics_dir: String,
+    /// `--png` (implies `mosaics`).
+    pub png: bool,
     /// `--cpu N`.
     #[serde(deserialize_with = "at_least_one_opt")]
     pub cpu: Option<u32>,
@@ -450,6 +454,7 @@ impl Default for DreOptions {
             catalogs: "Sextracted".into(),
             mosaics: false,
             mosaics_dir: "Mosaics".into(),
+            png: false,
             cpu: None,
             device: DeviceName::Cpu,
             chunk: None,

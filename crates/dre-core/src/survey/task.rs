@@ -159,6 +159,9 @@ pub fn stage_args(survey: &Survey, plan: &RunPlan, stage: Stage, tile: &str) -> 
                 a.flag("--mosaics");
             }
             a.opt("--mosaics-dir", p(&s.mosaics_dir));
+            if s.png {
+                a.flag("--png");
+            }
             a.opt("--cpu", plan.dre_cpu.to_string());
             a.opt(
                 "--device",
