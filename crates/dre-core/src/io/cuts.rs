@@ -3,6 +3,7 @@
 
 use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::PendingFile;
+use crate::io::chunks::{self, StoredChunks};
 use crate::io::compression::Compression;
 use hdf5::types::{FloatSize, TypeDescriptor};
 use ndarray::ArrayView2;
@@ -141,17 +142,36 @@ impl CutReader {
     /// type, a shape that is not one square image for all three, or a side above
     /// [`MAX_CUT_SIDE`] is refused before any data is read.
     pub fn read(&self, name: &str) -> Result<Cut> {
+        self.fetch(name)?.decode(&self.path)
+    }
+
+    /// Reads objects `names` as [`CutReader::read`] does, each result in its place: the
+    /// stored chunks are fetched one object after another (HDF5 serialises every call),
+    /// then inflated and converted on the thread pool.
+    pub fn read_many(&self, names: &[String]) -> Vec<Result<Cut>> {
+        use rayon::prelude::*;
+        let fetched: Vec<Result<Fetched>> = names.iter().map(|n| self.fetch(n)).collect();
+        fetched
+            .into_par_iter()
+            .map(|f| f.and_then(|f| f.decode(&self.path)))
+            .collect()
+    }
+
+    /// Checks object `name`'s group and datasets and fetches their data, still compressed
+    /// where that can be decoded off the HDF5 lock ([`chunks::fetch`]).
+    fn fetch(&self, name: &str) -> Result<Fetched> {
         let err = |m: String| Error::object(&self.path, name, m);
-        let corrupt =
-            |what: &str, e: hdf5::Error| err(format!("{what} unreadable (corrupted file?): {e}"));
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            err(format!("{what} unreadable (corrupted file?): {e}"))
+        };
         let group = self.file.group(name).map_err(|e| {
             if self.file.dataset(name).is_ok() {
                 err("is a dataset, not a group holding obj, seg and rms".into())
             } else {
-                corrupt("group", e)
+                corrupt("group", &e)
             }
         })?;
-        let members = group.member_names().map_err(|e| corrupt("group", e))?;
+        let members = group.member_names().map_err(|e| corrupt("group", &e))?;
         let open = |ds: &str| -> Result<(hdf5::Dataset, TypeDescriptor, Vec<usize>)> {
             if !members.iter().any(|m| m == ds) {
                 return Err(err(format!("no `{ds}` dataset")));
@@ -160,10 +180,10 @@ impl CutReader {
                 if group.group(ds).is_ok() {
                     err(format!("`{ds}` is a group, not a dataset"))
                 } else {
-                    corrupt(&format!("`{ds}`"), e)
+                    corrupt(&format!("`{ds}`"), &e)
                 }
             })?;
-            let t = element_type(&d).map_err(|e| corrupt(&format!("`{ds}` type"), e))?;
+            let t = element_type(&d).map_err(|e| corrupt(&format!("`{ds}` type"), &e))?;
             let shape = d.shape();
             Ok((d, t, shape))
         };
@@ -209,24 +229,94 @@ impl CutReader {
             ));
         }
 
-        let read_f32 = |d: &hdf5::Dataset, ds: &str| {
+        // A dataset of the very type read (native float32, HDF5's bool) is fetched as
+        // stored, to decode off the lock; any other is read, and converted, by HDF5.
+        let side = shape[0];
+        let fetch = |d: &hdf5::Dataset, ds: &str, native: hdf5::Result<hdf5::Datatype>| match (
+            d.dtype(),
+            native,
+        ) {
+            (Ok(t), Ok(n)) if t == n => chunks::fetch(d, [side, side], t.size())
+                .map_err(|m| corrupt(&format!("`{ds}`"), &m)),
+            _ => Ok(None),
+        };
+        let read_f32 = |d: &hdf5::Dataset, ds: &str| -> Result<Stored<f32>> {
+            if let Some(c) = fetch(d, ds, hdf5::Datatype::from_type::<f32>())? {
+                return Ok(Stored::Chunks(c));
+            }
             d.read_raw::<f32>()
-                .map_err(|e| corrupt(&format!("`{ds}`"), e))
+                .map(Stored::Values)
+                .map_err(|e| corrupt(&format!("`{ds}`"), &e))
         };
         let obj = read_f32(&obj, "obj")?;
         let rms = read_f32(&rms, "rms")?;
         let seg = if seg_is_int {
-            seg.read_raw::<i64>()
-                .map_err(|e| corrupt("`seg`", e))?
-                .into_iter()
-                .map(|v| v != 0)
-                .collect()
+            let v = seg.read_raw::<i64>().map_err(|e| corrupt("`seg`", &e))?;
+            Stored::Values(v.into_iter().map(|v| v != 0).collect())
+        } else if let Some(c) = fetch(&seg, "seg", hdf5::Datatype::from_type::<bool>())? {
+            Stored::Chunks(c)
         } else {
-            seg.read_raw::<bool>().map_err(|e| corrupt("`seg`", e))?
+            Stored::Values(seg.read_raw::<bool>().map_err(|e| corrupt("`seg`", &e))?)
+        };
+        Ok(Fetched {
+            name: name.to_string(),
+            size: side,
+            obj,
+            seg,
+            rms,
+        })
+    }
+}
+
+/// A dataset's data as fetched under the HDF5 lock: its stored chunks, to decode, or its
+/// values as HDF5 read them (another layout or filter, a type it converts).
+enum Stored<T> {
+    Chunks(StoredChunks),
+    Values(Vec<T>),
+}
+
+/// One object's datasets, checked and fetched, not yet decoded.
+struct Fetched {
+    name: String,
+    size: usize,
+    obj: Stored<f32>,
+    seg: Stored<bool>,
+    rms: Stored<f32>,
+}
+
+impl Fetched {
+    /// The cut, its chunks inflated here (on whichever thread calls); a chunk that does not
+    /// decode is an error of this object naming the dataset and the chunk.
+    fn decode(self, path: &Path) -> Result<Cut> {
+        let bytes = |ds: &str, c: StoredChunks| {
+            c.decode().map_err(|m| {
+                Error::object(
+                    path,
+                    &self.name,
+                    format!("`{ds}` unreadable (corrupted file?): {m}"),
+                )
+            })
+        };
+        let f32s = |ds: &str, s: Stored<f32>| -> Result<Vec<f32>> {
+            Ok(match s {
+                Stored::Values(v) => v,
+                Stored::Chunks(c) => bytes(ds, c)?
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            })
+        };
+        let obj = f32s("obj", self.obj)?;
+        let rms = f32s("rms", self.rms)?;
+        // HDF5's bool is a 1-byte enum, FALSE = 0 and TRUE = 1; numpy reads any other
+        // byte as true.
+        let seg = match self.seg {
+            Stored::Values(v) => v,
+            Stored::Chunks(c) => bytes("seg", c)?.iter().map(|&b| b != 0).collect(),
         };
         Ok(Cut {
-            name: name.to_string(),
-            size: shape[0],
+            name: self.name,
+            size: self.size,
             obj,
             seg,
             rms,

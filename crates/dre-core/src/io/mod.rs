@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod chi;
+pub(crate) mod chunks;
 pub mod compression;
 pub mod cube_file;
 pub mod cuts;
