@@ -112,22 +112,15 @@ pub fn fit_tile(
     let mut rows = Vec::new();
     // Objects fitted without some of their pixels, for one warning per file.
     let mut masked: Vec<(String, usize, usize)> = Vec::new();
-    for names in reader.names().chunks(chunk.max(1)) {
+    // The next batch is read and packed on the thread pool while this one is fitted: its
+    // reading takes the HDF5 lock, one thread at a time, and would leave the other cores idle.
+    let batches: Vec<&[String]> = reader.names().chunks(chunk.max(1)).collect();
+    let mut next = batches.first().map(|names| load(&reader, names, b));
+    for (i, names) in batches.iter().enumerate() {
         let mut cuts: Vec<(Cut, (u32, u64))> = Vec::new();
         let mut ready: Vec<Prepared> = Vec::new();
-        for name in names {
-            let prepared = reader.read(name).and_then(|cut| {
-                let Some(key) = parse_object_name(name) else {
-                    return Err(Error::object(
-                        &paths.cuts,
-                        name,
-                        "group name is not EE_NNNN",
-                    ));
-                };
-                let p = Prepared::new(&cut, b, &paths.cuts)?;
-                Ok((cut, key, p))
-            });
-            match prepared {
+        for loaded in next.take().unwrap_or_default() {
+            match loaded {
                 Ok((cut, key, p)) => {
                     masked.push((p.name.clone(), p.bad_rms, p.nan_data));
                     cuts.push((cut, key));
@@ -136,7 +129,13 @@ pub fn fit_tile(
                 Err(e) => report.failures.push(e),
             }
         }
-        let chis = fitter.fit(&ready).map_err(|e| e.at_file(&paths.cuts))?;
+        let fitted = rayon::in_place_scope(|s| {
+            if let Some(names) = batches.get(i + 1) {
+                s.spawn(|_| next = Some(load(&reader, names, b)));
+            }
+            fitter.fit(&ready)
+        });
+        let chis = fitted.map_err(|e| e.at_file(&paths.cuts))?;
         // `Fitter` is a public trait: check what an implementation outside this crate gives.
         if chis.len() != ready.len() {
             return Err(Error::Invalid(format!(
@@ -230,6 +229,29 @@ pub fn fit_tile(
     report.warnings.extend(reader.warnings());
     report.fit_seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// An object read, its key (EXT_NUMBER, NUMBER) and its segment packed for the fit.
+type Loaded = (Cut, (u32, u64), Prepared);
+
+/// Reads objects `names` of `reader` and packs each for stamps of `boxsize`, on the
+/// thread pool; a bad object is its own error, in its place.
+fn load(reader: &CutReader, names: &[String], boxsize: usize) -> Vec<Result<Loaded>> {
+    use rayon::prelude::*;
+    let path = reader.path();
+    reader
+        .read_many(names)
+        .into_par_iter()
+        .zip(names)
+        .map(|(cut, name)| {
+            let cut = cut?;
+            let Some(key) = parse_object_name(name) else {
+                return Err(Error::object(path, name, "group name is not EE_NNNN"));
+            };
+            let p = Prepared::new(&cut, boxsize, path)?;
+            Ok((cut, key, p))
+        })
+        .collect()
 }
 
 fn flat_index(shape: [usize; 4], idx: [usize; 4]) -> usize {
