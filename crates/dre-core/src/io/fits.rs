@@ -77,6 +77,7 @@ fn check_table_headers(path: &Path) -> Result<()> {
         // cfitsio reads a table's first cards before it looks for END: they are checked
         // even in a header that runs to the end of the file.
         let mut ended = false;
+        let mut card_no = 0;
         'header: loop {
             if pos + BLOCK > len {
                 break;
@@ -97,8 +98,14 @@ fn check_table_headers(path: &Path) -> Result<()> {
                         })
                         .collect()
                 };
+                card_no += 1;
                 // The name as cfitsio reads it: up to the first blank ("END   0" ends).
                 let key = text(&card[..8]).split(' ').next().unwrap_or("").to_string();
+                // Not a plain FITS file (gzipped, say): cfitsio's to read or refuse.
+                if hdu == 1 && card_no == 1 && key != "SIMPLE" {
+                    return Ok(());
+                }
+                check_card(card, hdu, card_no, path)?;
                 if key == "END" {
                     ended = true;
                     break 'header;
@@ -114,9 +121,6 @@ fn check_table_headers(path: &Path) -> Result<()> {
                     true => value.trim_end().to_string(),
                     false => value.split([' ', '/']).next().unwrap_or("").to_string(),
                 };
-                if hdu == 1 && first.is_empty() && key != "SIMPLE" {
-                    return Ok(());
-                }
                 // Sizes, and a tile-compressed image's (every occurrence: cfitsio may
                 // find any of them).
                 let numbered = |prefix: &str| {
@@ -237,6 +241,61 @@ fn check_table_headers(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One header card as the FITS standard (4.1.2) has it, where cfitsio would otherwise
+/// read it its own way (all found by fuzzing): a keyword name of letters, digits, `-` and
+/// `_` then blanks (else cfitsio and this scan could disagree on where a header ends: "END?"),
+/// ASCII text in the name and value, and an unquoted value that is a logical, a number or a
+/// complex number. cfitsio formats a bad integer value into an 81-byte message with strncat,
+/// which overflows (glibc's check aborts) for a value of 29 characters or more.
+fn check_card(card: &[u8], hdu: usize, card_no: usize, path: &Path) -> Result<()> {
+    let corrupt = |what: &str| {
+        Error::file(
+            path,
+            format!("HDU {hdu}: corrupt header: card {card_no} {what}"),
+        )
+    };
+    let name = &card[..8];
+    let name_len = name.iter().position(|&c| c == b' ').unwrap_or(8);
+    let valid_name = name[..name_len]
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        && name[name_len..].iter().all(|&c| c == b' ');
+    if !valid_name {
+        return Err(corrupt(
+            "has a keyword name that is not FITS (letters, digits, - and _)",
+        ));
+    }
+    let commentary = matches!(
+        &name[..name_len],
+        b"COMMENT" | b"HISTORY" | b"" | b"CONTINUE"
+    );
+    if commentary || &card[8..10] != b"= " {
+        return Ok(());
+    }
+    let field = &card[10..];
+    if !field.iter().all(|c| (32..127).contains(c)) {
+        return Err(corrupt("holds a byte that is not ASCII text"));
+    }
+    let field = std::str::from_utf8(field).unwrap_or_default().trim_start();
+    if field.starts_with('\'') || field.starts_with('(') {
+        return Ok(());
+    }
+    // The value as cfitsio takes it: up to the comment.
+    let value = field.split('/').next().unwrap_or("").trim_end();
+    let number = |v: &str| v.replace(['D', 'd'], "E").parse::<f64>().is_ok();
+    if value.is_empty() || value == "T" || value == "F" || number(value) {
+        return Ok(());
+    }
+    // A short value cfitsio refuses or reads as it likes, without harm: only the one that
+    // overflows its message is refused here, so that odd but harmless headers still open.
+    if value.len() >= 29 {
+        return Err(corrupt(&format!(
+            "has a value that is neither a string, a logical nor a number: {value}"
+        )));
+    }
+    Ok(())
+}
+
 /// The most pixels in one compression tile: cfitsio decompresses whole tiles, however
 /// small the window read.
 const MAX_TILE: u128 = 1 << 28;
@@ -254,14 +313,22 @@ fn check_tiles(keys: &[(String, String)], hdu: usize, path: &Path) -> Result<()>
     if !all("ZIMAGE").contains(&"T") {
         return Ok(());
     }
-    let Some(naxis) = all("ZNAXIS").first().and_then(|v| v.parse::<i64>().ok()) else {
-        return Ok(()); // cfitsio refuses it
-    };
     let fail = |k: &str, v: &str| {
         Error::file(
             path,
             format!("HDU {hdu}: corrupt compressed image: {k} = {v} is not a positive integer"),
         )
+    };
+    // cfitsio may read any of the ZNAXIS cards: every one must be a size.
+    let mut naxis = None;
+    for v in all("ZNAXIS") {
+        match v.parse::<i64>() {
+            Ok(n) if (0..=999).contains(&n) => naxis = naxis.max(Some(n)),
+            _ => return Err(fail("ZNAXIS", v)),
+        }
+    }
+    let Some(naxis) = naxis else {
+        return Ok(()); // cfitsio refuses it
     };
     let mut tile: u128 = 1;
     for n in 1..=naxis.clamp(0, 6) {
@@ -868,4 +935,55 @@ pub fn write_image(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_card;
+    use std::path::Path;
+
+    fn card(text: &[u8]) -> Vec<u8> {
+        let mut c = text.to_vec();
+        c.resize(80, b' ');
+        c
+    }
+
+    fn checked(text: &[u8]) -> Result<(), String> {
+        check_card(&card(text), 2, 7, Path::new("t.fits")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn standard_cards_pass() {
+        for c in [
+            &b"NAXIS2  =                   12 / rows"[..],
+            b"CRVAL1  =   1.2345678901234567890123456789D+02",
+            b"OBJECT  = 'NGC 1300 / barred'  / name",
+            b"SIMPLE  =                    T",
+            b"CPLX    = (1.0, 2.0)",
+            b"UNDEF   =",
+            b"COMMENT   anything \xe9 at all",
+            b"DATE-OBS= '2026-11-30'",
+            b"HISTORY",
+            b"END",
+        ] {
+            assert_eq!(checked(c), Ok(()), "{}", String::from_utf8_lossy(c));
+        }
+    }
+
+    #[test]
+    fn names_and_values_cfitsio_misreads_are_refused() {
+        let bad_name = checked(b"END\xff").unwrap_err();
+        assert!(bad_name.contains("t.fits: HDU 2: corrupt header: card 7 has a keyword name"));
+        assert!(checked(b"NAXIS 1 =                   46").is_err());
+        assert!(checked(b"END  =                    T").is_err());
+        let not_text = checked(b"ZNAXIS  =   \x01\x02         2").unwrap_err();
+        assert!(not_text.contains("not ASCII text"), "{not_text}");
+        let long = checked(b"NAXIS2  =  ------------------------------3 / rows").unwrap_err();
+        assert!(
+            long.contains("neither a string, a logical nor a number"),
+            "{long}"
+        );
+        // A short odd value is left to cfitsio (it refuses it without harm).
+        assert_eq!(checked(b"NAXIS2  = 12x"), Ok(()));
+    }
 }
