@@ -6,6 +6,7 @@
 
 use crate::error::{AtPath, Error, Result};
 use crate::io::atomic::PendingFile;
+use ab_glyph::{point, Font, FontRef, GlyphId, ScaleFont};
 use plotters::style::{register_font, FontStyle, RGBColor};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -17,7 +18,16 @@ pub(crate) const FONT: &str = "dre-dejavu-sans";
 /// DejaVu Sans 2.37 (Debian's fonts-dejavu-core; licence in data/fonts/LICENSE-DejaVu).
 static FONT_DATA: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
 
-/// Registers the embedded font once per process.
+/// The embedded font, parsed once.
+fn font() -> Result<&'static FontRef<'static>> {
+    static PARSED: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| FontRef::try_from_slice(FONT_DATA).ok())
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("the embedded font cannot be read".into()))
+}
+
+/// Registers the embedded font with plotters once per process.
 pub(crate) fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_DATA).is_ok());
@@ -57,6 +67,48 @@ impl Canvas {
             let p = 3 * (y * self.width as usize + x);
             self.rgb[p..p + 3].copy_from_slice(&[c.0, c.1, c.2]);
         }
+    }
+
+    /// Mixes `colour` into pixel (x, y) with weight `alpha` (0..1); outside, nothing.
+    fn blend(&mut self, x: i32, y: i32, colour: RGBColor, alpha: f32) {
+        if x < 0 || y < 0 || x >= self.width as i32 || y >= self.height as i32 {
+            return;
+        }
+        let a = alpha.clamp(0.0, 1.0);
+        let p = 3 * (y as usize * self.width as usize + x as usize);
+        for (k, c) in [colour.0, colour.1, colour.2].into_iter().enumerate() {
+            let old = self.rgb[p + k] as f32;
+            self.rgb[p + k] = (old + a * (c as f32 - old)).round() as u8;
+        }
+    }
+
+    /// Draws `text` in the embedded font, `size` pixels from ascent to descent, its top
+    /// left at (x, y), each glyph at its kerned position with its side bearing (plotters'
+    /// own text drops the bearing, which shifts narrow glyphs such as `1`); returns the
+    /// width drawn.
+    pub fn text(&mut self, x: f32, y: f32, size: f32, text: &str, colour: RGBColor) -> Result<f32> {
+        let font = font()?;
+        let scaled = font.as_scaled(size);
+        let baseline = y + scaled.ascent();
+        let mut pen = x;
+        let mut prev: Option<GlyphId> = None;
+        for ch in text.chars() {
+            let id = scaled.glyph_id(ch);
+            if let Some(p) = prev {
+                pen += scaled.kern(p, id);
+            }
+            let glyph = id.with_scale_and_position(size, point(pen, baseline));
+            if let Some(outline) = font.outline_glyph(glyph) {
+                let b = outline.px_bounds();
+                outline.draw(|gx, gy, coverage| {
+                    let (px, py) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
+                    self.blend(px, py, colour, coverage);
+                });
+            }
+            pen += scaled.h_advance(id);
+            prev = Some(id);
+        }
+        Ok(pen - x)
     }
 
     /// The PNG file of the canvas (8-bit RGB).
@@ -230,6 +282,29 @@ mod tests {
         assert_eq!(tick(&0.30000000004), "0.3");
         assert_eq!(tick(&-1.25), "-1.25");
         assert_eq!(tick(&-0.0001), "0");
+    }
+
+    #[test]
+    fn text_is_drawn_where_asked_and_as_wide_as_its_advances() {
+        let mut c = Canvas::new(200, 40, RGBColor(255, 255, 255));
+        let w1 = c.text(10.0, 5.0, 20.0, "11", RGBColor(0, 0, 0)).unwrap();
+        let w2 = c.text(10.0, 5.0, 20.0, "1", RGBColor(0, 0, 0)).unwrap();
+        // Two ones are twice as wide as one (no kerning between digits).
+        assert!(
+            (w1 - 2.0 * w2).abs() < 1e-3 && w2 > 8.0 && w2 < 16.0,
+            "{w1} {w2}"
+        );
+        let dark: Vec<(usize, usize)> = (0..40)
+            .flat_map(|y| (0..200).map(move |x| (x, y)))
+            .filter(|&(x, y)| c.rgb[3 * (y * 200 + x)] < 128)
+            .collect();
+        assert!(dark.len() > 30);
+        // Inside the box drawn: from x = 10 to 10 + w1, y = 5 to 25.
+        assert!(dark
+            .iter()
+            .all(|&(x, y)| x >= 10 && (x as f32) < 10.0 + w1 && (5..26).contains(&y)));
+        // The bearing is kept: the first one's stem starts right of the pen.
+        assert!(dark.iter().all(|&(x, _)| x > 11));
     }
 
     #[test]

@@ -9,10 +9,8 @@
 use crate::error::Result;
 use crate::fit::params::Params;
 use crate::fit::refine::DRE_FLAG_BITS;
-use crate::output::draw::{
-    draw_error, ensure_font, label, quantile, write_png, Canvas, Stretch, FONT,
-};
-use plotters::prelude::*;
+use crate::output::draw::{label, quantile, viridis, write_png, Canvas, Stretch};
+use plotters::style::RGBColor;
 use std::path::Path;
 
 const MARGIN: usize = 10;
@@ -25,6 +23,7 @@ const BAR_TEXT_W: usize = 70;
 const MIN_PANEL: usize = 256;
 
 const BACKGROUND: RGBColor = RGBColor(255, 255, 255);
+const BLACK: RGBColor = RGBColor(0, 0, 0);
 const SEGMENT_IN: RGBColor = RGBColor(250, 190, 60);
 const SEGMENT_OUT: RGBColor = RGBColor(40, 40, 48);
 
@@ -144,7 +143,6 @@ pub fn mosaic_png(
     boxsize: usize,
     title: &[String],
 ) -> Result<Vec<u8>> {
-    ensure_font()?;
     let b = boxsize.max(1);
     let n = b * b;
     let (data, seg) = (&data[..n], &seg[..n]);
@@ -184,47 +182,35 @@ pub fn mosaic_png(
     let bar = left(4);
     for r in 0..p {
         let t = 1.0 - r as f64 / (p - 1).max(1) as f64;
-        let colour = crate::output::draw::viridis(t);
+        let colour = viridis(t);
         for c in 0..BAR_W {
             canvas.put(bar + c, top + r, colour);
         }
     }
-    {
-        let (cw, ch) = (canvas.width, canvas.height);
-        let root = BitMapBackend::with_buffer(&mut canvas.rgb, (cw, ch)).into_drawing_area();
-        let text = |size: f64| {
-            TextStyle::from(FontDesc::new(
-                FontFamily::Name(FONT),
-                size,
-                FontStyle::Normal,
-            ))
-            .color(&BLACK)
-        };
-        let fail = |e| draw_error("a mosaic picture", e);
-        for (k, line) in title.iter().take(2).enumerate() {
-            let size = if k == 0 { 15.0 } else { 14.0 };
-            root.draw_text(line, &text(size), (MARGIN as i32, 8 + 21 * k as i32))
-                .map_err(fail)?;
+    for (k, line) in title.iter().take(2).enumerate() {
+        let size = if k == 0 { 16.0 } else { 15.0 };
+        canvas.text(MARGIN as f32, 6.0 + 21.0 * k as f32, size, line, BLACK)?;
+    }
+    let names = ["data", "model (scaled to the data)", "residual", "segment"];
+    for (k, name) in names.iter().enumerate() {
+        canvas.text(left(k) as f32, (TITLE_H + 2) as f32, 15.0, name, BLACK)?;
+    }
+    // Five ticks on the colour bar, labelled with the values in the data's units.
+    for k in 0..5 {
+        let t = k as f64 / 4.0;
+        let y = top + ((1.0 - t) * (p - 1) as f64).round() as usize;
+        for x in bar + BAR_W..bar + BAR_W + 4 {
+            canvas.put(x, y, BLACK);
         }
-        let names = ["data", "model (scaled to the data)", "residual", "segment"];
-        for (k, name) in names.iter().enumerate() {
-            root.draw_text(name, &text(14.0), (left(k) as i32, (TITLE_H + 2) as i32))
-                .map_err(fail)?;
-        }
-        for k in 0..5 {
-            let t = k as f64 / 4.0;
-            let y = (top as f64 + (1.0 - t) * (p - 1) as f64).round() as i32;
-            let x = (bar + BAR_W) as i32;
-            root.draw(&PathElement::new(vec![(x, y), (x + 4, y)], BLACK))
-                .map_err(fail)?;
-            let style = text(12.0).pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Left,
-                plotters::style::text_anchor::VPos::Center,
-            ));
-            root.draw_text(&label(stretch.value(t)), &style, (x + 7, y))
-                .map_err(fail)?;
-        }
-        root.present().map_err(fail)?;
+        let label_size = 13.0;
+        let label_top = y as f32 - 0.5 * label_size;
+        canvas.text(
+            (bar + BAR_W + 7) as f32,
+            label_top,
+            label_size,
+            &label(stretch.value(t)),
+            BLACK,
+        )?;
     }
     canvas.encode_png()
 }
