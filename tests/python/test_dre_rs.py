@@ -204,6 +204,28 @@ def test_fit_dir_writes_dres_files(tmp_path, golden, cube_file, dre_run):
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
+def test_fit_dir_png_writes_dres_pictures(tmp_path, golden, cube_file, monkeypatch):
+    """fit_dir(png=True) is `dre --png`: the same pictures, byte for byte, in Mosaics/."""
+    for work in ("py", "bin"):
+        for d in ["Cuts", "PSF", "Sextracted"]:
+            shutil.copytree(golden / d, tmp_path / work / d)
+    run_dre(tmp_path / "bin", cube_file, "--png", "--cpu", "2")
+    m = dre_rs.ModelsCube(cube_file, threads=2)
+    w = tmp_path / "py"
+    # Without mosaics_dir: Mosaics/ of the working directory, as `dre`.
+    monkeypatch.chdir(w)
+    r = m.fit_dir(w / "Cuts", w / "Chi", w / "PSF", output_dir=w / "Summary",
+                  cats_dir=w / "Sextracted", progress=False, png=True)
+    assert r.ok and r.fitted == 30
+    ours = sorted((w / "Mosaics/gold").glob("*_mosaic.png"))
+    theirs = sorted((tmp_path / "bin/Mosaics/gold").glob("*_mosaic.png"))
+    assert [p.name for p in ours] == [p.name for p in theirs] and len(ours) == 30
+    for a, b in zip(ours, theirs):
+        assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert len(list((w / "Mosaics/gold").glob("*_mosaic.fits"))) == 30
+
+
 def test_fit_file_writes_dres_files_and_mosaics_match(tmp_path, golden, cube_file, dre_run,
                                                      cuts):
     m = dre_rs.ModelsCube(cube_file)

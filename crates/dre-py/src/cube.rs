@@ -1020,14 +1020,16 @@ impl ModelsCube {
     /// Summaries and (with mosaics_dir) mosaics. Bad tiles and objects are reported as
     /// DreWarning and skipped, as `dre` does; FitReport says what happened.
     /// convolve=False fits every tile with the models as they are convolved now;
-    /// resume=True skips tiles whose outputs are complete and up to date (`dre --resume`).
+    /// resume=True skips tiles whose outputs are complete and up to date (`dre --resume`);
+    /// png=True also writes each mosaic's PNG picture (`dre --png`), into mosaics_dir or,
+    /// without one, Mosaics.
     #[pyo3(signature = (input_dir=PathBuf::from("Cuts"), chi_dir=PathBuf::from("Chi"),
         psf_dir=PathBuf::from("PSF"), convolve=true, output_dir=PathBuf::from("Summary"),
         cats_dir=PathBuf::from("Sextracted"), mosaics_dir=None, chunk=None, progress=None,
-        resume=false),
+        resume=false, png=false),
         text_signature = "(self, input_dir='Cuts', chi_dir='Chi', psf_dir='PSF', convolve=True, \
         output_dir='Summary', cats_dir='Sextracted', mosaics_dir=None, chunk=None, progress=True, \
-        resume=False)")]
+        resume=False, png=False)")]
     #[allow(clippy::too_many_arguments)]
     fn fit_dir(
         &self,
@@ -1042,8 +1044,14 @@ impl ModelsCube {
         chunk: Option<usize>,
         progress: Option<&Bound<'_, PyAny>>,
         resume: bool,
+        png: bool,
     ) -> PyResult<FitReport> {
         let start = Instant::now();
+        // As `dre --png`: the pictures imply the mosaics.
+        let mosaics_dir = match (mosaics_dir, png) {
+            (None, true) => Some(PathBuf::from(layout::MOSAICS_DIR)),
+            (d, _) => d,
+        };
         let cfg = RunConfig {
             psf: PsfSource::from_path(psf_dir),
             cuts_dir: input_dir,
@@ -1051,7 +1059,7 @@ impl ModelsCube {
             chi_dir,
             catalogs_dir: cats_dir,
             mosaics_dir,
-            png: false,
+            png,
             compression: self.compression,
             chunk: chunk.map(|c| c.max(1)),
             resume,

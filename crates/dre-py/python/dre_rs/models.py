@@ -82,11 +82,11 @@ class ModelCPU(_Notebook, ModelsCube):
 
     def fit_dir(self, input_dir='Cuts', chi_dir='Chi', psf_dir='PSF', convolve=True,
                 output_dir='Summary', cats_dir='Sextracted', mosaics_dir=None, chunk=None,
-                progress=None, resume=False):
+                progress=None, resume=False, png=False):
         if mosaics_dir is None and self.save_mosaics:
             mosaics_dir = 'Mosaics'
         return super().fit_dir(input_dir, chi_dir, psf_dir, convolve, output_dir, cats_dir,
-                               mosaics_dir, chunk, progress, resume)
+                               mosaics_dir, chunk, progress, resume, png)
 
     fit_dir.__doc__ = ModelsCube.fit_dir.__doc__
 
