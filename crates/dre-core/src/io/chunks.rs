@@ -1,8 +1,9 @@
 //! Reading a 2-D HDF5 dataset in two steps: its stored chunks, still compressed, are
 //! fetched under the HDF5 library's lock with `H5Dread_chunk` (the mirror of the writer's
-//! `H5Dwrite_chunk`), then decoded (inflate, lzf, unshuffle) on any thread. HDF5 runs its
-//! filters on the reading thread under the one lock every call takes, so a file read
-//! through it inflates on one core; here the inflating runs on the thread pool.
+//! `H5Dwrite_chunk`), then decoded (inflated with libdeflate, lzf, unshuffled) on any
+//! thread. HDF5 runs its filters on the reading thread under the one lock every call
+//! takes, so a file read through it inflates on one core; here the inflating runs on the
+//! thread pool.
 //!
 //! Only what decodes to exactly the bytes HDF5 would give is fetched this way: a chunked
 //! dataset whose filters are deflate, shuffle and lzf (one compressor at most), every
@@ -10,16 +11,13 @@
 
 use hdf5::filters::Filter;
 use hdf5::plist::dataset_create::Layout;
-use std::ffi::{c_int, c_uint, c_ulong, c_void};
+use libdeflater::{DecompressionError, Decompressor};
+use std::cell::RefCell;
+use std::ffi::{c_int, c_uint, c_void};
 
-#[link(name = "z")]
-extern "C" {
-    fn uncompress(
-        dest: *mut u8,
-        dest_len: *mut c_ulong,
-        source: *const u8,
-        source_len: c_ulong,
-    ) -> c_int;
+thread_local! {
+    /// libdeflate's decompressor, its tables allocated once per thread.
+    static INFLATER: RefCell<Decompressor> = RefCell::new(Decompressor::new());
 }
 
 // Linked through hdf5-metno-sys (HDF5 >= 1.10.5; hid_t, hsize_t and haddr_t are 64 bits) and
@@ -219,21 +217,20 @@ impl StoredChunks {
     }
 }
 
-/// A zlib stream (HDF5's deflate filter) inflated to exactly `size` bytes.
+/// A zlib stream (HDF5's deflate filter) inflated to exactly `size` bytes, with libdeflate:
+/// the bytes zlib's inflate gives (the stream's Adler-32 checked), two to three times
+/// faster.
 fn inflate(z: &[u8], size: usize) -> Result<Vec<u8>, String> {
     let mut out = vec![0u8; size];
-    let mut len = c_ulong::try_from(size).map_err(|e| e.to_string())?;
-    let z_len = c_ulong::try_from(z.len()).map_err(|e| e.to_string())?;
-    // SAFETY: `out` holds `len` bytes; uncompress writes at most that and sets `len`.
-    let rc = unsafe { uncompress(out.as_mut_ptr(), &mut len, z.as_ptr(), z_len) };
-    match rc {
-        0 if len as usize == size => Ok(out),
-        0 => Err(format!("inflates to {len} bytes, not {size}")),
-        -3 => Err("does not inflate (zlib: corrupt data)".into()),
-        -5 => Err(format!(
-            "does not inflate to {size} bytes (zlib: truncated, or larger than its chunk)"
-        )),
-        rc => Err(format!("does not inflate (zlib error {rc})")),
+    match INFLATER.with(|d| d.borrow_mut().zlib_decompress(z, &mut out)) {
+        Ok(n) if n == size => Ok(out),
+        Ok(n) => Err(format!("inflates to {n} bytes, not {size}")),
+        Err(DecompressionError::BadData) => {
+            Err("does not inflate (corrupt or truncated deflate data)".into())
+        }
+        Err(DecompressionError::InsufficientSpace) => {
+            Err(format!("inflates to more than its {size} bytes"))
+        }
     }
 }
 
@@ -275,6 +272,8 @@ fn unshuffle(s: &[u8], elem: usize) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    use std::ffi::c_ulong;
+
     #[link(name = "z")]
     extern "C" {
         fn compress(
@@ -312,19 +311,18 @@ mod tests {
         let data: Vec<u8> = (0..16).map(|i| i * 3).collect();
         let z = zlib(&data);
         assert_eq!(inflate(&z, 16).unwrap(), data);
-        assert!(
-            inflate(&z, 8)
-                .unwrap_err()
-                .starts_with("does not inflate to 8 bytes"),
-            "{:?}",
-            inflate(&z, 8)
+        assert_eq!(
+            inflate(&z, 8).unwrap_err(),
+            "inflates to more than its 8 bytes"
         );
         assert_eq!(inflate(&z, 32).unwrap_err(), "inflates to 16 bytes, not 32");
-        assert_eq!(
-            inflate(&[0xA5; 40], 64).unwrap_err(),
-            "does not inflate (zlib: corrupt data)"
-        );
-        assert!(inflate(&z[..z.len() - 6], 16).is_err());
+        let corrupt = "does not inflate (corrupt or truncated deflate data)";
+        assert_eq!(inflate(&[0xA5; 40], 64).unwrap_err(), corrupt);
+        assert_eq!(inflate(&z[..z.len() - 6], 16).unwrap_err(), corrupt);
+        // The stream's checksum is checked.
+        let mut bad_sum = z.clone();
+        *bad_sum.last_mut().unwrap() ^= 1;
+        assert_eq!(inflate(&bad_sum, 16).unwrap_err(), corrupt);
         // An lzf literal run of 3 bytes (control byte 2), then corrupt input.
         assert_eq!(unlzf(&[2, 7, 8, 9], 3).unwrap(), [7, 8, 9]);
         assert_eq!(
@@ -517,7 +515,7 @@ mod tests {
             got[1].as_ref().unwrap_err().to_string(),
             format!(
                 "{}: object 00_0002: `rms` unreadable (corrupted file?): chunk at (0, 0) \
-                 does not inflate (zlib: corrupt data)",
+                 does not inflate (corrupt or truncated deflate data)",
                 gzip.display()
             )
         );
