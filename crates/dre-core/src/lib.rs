@@ -79,10 +79,12 @@ pub use fit::backend::{load_fitter, open_fitter, CpuFitter, Device, Fitter, CUDA
 #[cfg(feature = "cuda")]
 pub use fit::gpu::GpuFitter;
 pub use fit::kernel::Prepared;
-pub use fit::params::{fit_parameters, nan_argmin, parameters, Params};
+pub use fit::params::{
+    batch_parameters, fit_parameters, nan_argmin, parameters, Params, SYSTEMATIC_FLOOR,
+};
 pub use fit::refine::{
-    refine, Refined, DRE_FLAG_BITS, FLAG_FEW_PIXELS, FLAG_LOGR_EDGE, FLAG_N_EDGE, FLAG_Q_EDGE,
-    FLAG_REFINE_FAILED, FLAG_SECOND_MINIMUM, FLAG_SEGMENT_AT_EDGE, MIN_PIXELS,
+    refine, refine_window, Refined, DRE_FLAG_BITS, FLAG_FEW_PIXELS, FLAG_LOGR_EDGE, FLAG_N_EDGE,
+    FLAG_Q_EDGE, FLAG_REFINE_FAILED, FLAG_SECOND_MINIMUM, FLAG_SEGMENT_AT_EDGE, MIN_PIXELS,
 };
 pub use fit::statistics::{cube_gradient, cube_hessian, gradient_norm, params_std};
 

@@ -7,7 +7,7 @@ use crate::arrays::{checked, shape_str, to_py, values};
 use crate::progress::{lock, Guarded, PyObserver};
 use crate::DreWarning;
 use dre::{
-    fit_parameters, fit_tile, layout, parameters, read_catalog, read_chi, run, summary_table,
+    batch_parameters, fit_tile, layout, parameters, read_catalog, read_chi, run, summary_table,
     write_cube, write_table, Compression, CpuFitter, Cut, CutReader, Device, Error, FitRow, Fitter,
     Grid, ModelCube, Prepared, Psf, PsfSource, RunConfig, TilePaths,
 };
@@ -778,8 +778,19 @@ impl ModelsCube {
                 ))
             }
         };
-        let p = match &object {
-            Some(o) => fit_parameters(v, &self.grid, o),
+        // The refinement interpolates the convolved models, as `dre` does.
+        let p = match object {
+            Some(o) => self
+                .with_fitter(py, |f| {
+                    batch_parameters(f, &[v.to_vec()], std::slice::from_ref(&o))
+                })
+                .map_err(|e| {
+                    PyValueError::new_err(format!(
+                        "get_parameters: {e} (convolve the models with the object's PSF first)"
+                    ))
+                })?
+                .pop()
+                .flatten(),
             None => parameters(v, &self.grid),
         }
         .ok_or_else(|| PyValueError::new_err("chi: every value is NaN (no usable pixel)"))?;
@@ -1087,7 +1098,8 @@ impl ModelsCube {
     /// Recomputes a Summary from a chi file (the parameters of each chi cube, joined with the
     /// catalogue when given) and writes it as `dre` does; returns its number of rows. With
     /// the tile's cut file, the off-grid columns (LOGR_FIT ..., NPIX, DRE_FLAGS) too, so
-    /// that it is `dre`'s Summary exactly.
+    /// that it is `dre`'s Summary exactly; these interpolate the convolved models, so the
+    /// models must be convolved with the tile's PSF first.
     #[pyo3(signature = (chi_file, summary_file, catalog=None, cuts_file=None))]
     fn summarize(
         &self,
@@ -1098,8 +1110,8 @@ impl ModelsCube {
         cuts_file: Option<PathBuf>,
     ) -> PyResult<usize> {
         let grid = &self.grid;
-        let (n, skipped) = py
-            .detach(|| -> dre::Result<(usize, Vec<String>)> {
+        let (n, skipped) = self
+            .with_fitter(py, |f| -> dre::Result<(usize, Vec<String>)> {
                 // The chi file's datasets, listed as a cut file's groups are.
                 let names = CutReader::open(&chi_file)?.names().to_vec();
                 let cuts = cuts_file.as_ref().map(CutReader::open).transpose()?;
@@ -1127,7 +1139,9 @@ impl ModelsCube {
                     let params = match (&cuts, &cuts_file) {
                         (Some(r), Some(path)) => {
                             let p = Prepared::new(&r.read(name)?, grid.boxsize, path)?;
-                            fit_parameters(&chi, grid, &p)
+                            batch_parameters(&*f, &[chi], std::slice::from_ref(&p))?
+                                .pop()
+                                .flatten()
                         }
                         _ => parameters(&chi, grid),
                     };

@@ -197,10 +197,9 @@ impl Prepared {
         self.n_keep
     }
 
-    /// The segment's pixels row by row, for other kernels (the GPU): (index in the stamp,
-    /// data, rms^2, counted), counted = non-NaN data and a positive finite rms (masked:
-    /// data 0, rms^2 1).
-    #[cfg(any(feature = "cuda", test))]
+    /// The segment's pixels row by row, for other kernels (the GPU, the refinement): (index
+    /// in the stamp, data, rms^2, counted), counted = non-NaN data and a positive finite rms
+    /// (masked: data 0, rms^2 1).
     pub(crate) fn segment_pixels(&self) -> impl Iterator<Item = (usize, f32, f32, bool)> + '_ {
         self.spans.iter().flat_map(move |sp| {
             (0..sp.len).filter_map(move |i| {

@@ -1,9 +1,14 @@
 //! The parameters of one object's fit (SPEC 5): the grid point of the minimum chi, and the
 //! radius estimates derived from the whole chi cube.
 
+use crate::error::{Error, Result};
+use crate::fit::backend::Fitter;
 use crate::fit::kernel::Prepared;
-use crate::fit::refine::{refine, Refined};
+use crate::fit::refine::{refine, refine_window, Refined};
 use crate::model::cube::Grid;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// One Summary row's fitted values (the catalogue's columns are joined later).
 #[derive(Clone, Debug, PartialEq)]
@@ -106,16 +111,69 @@ pub fn parameters(chi: &[f32], grid: &Grid) -> Option<Params> {
     })
 }
 
-/// [`parameters`] with the off-grid values, errors and flags of the object `obj` whose chi
-/// cube `chi` is (its counted pixels and whether its segment reaches the cut's border).
+/// [`parameters`] with the off-grid values, errors (with [`SYSTEMATIC_FLOOR`]) and flags of
+/// the object `obj` whose chi cube `chi` is, given the convolved models of its refinement
+/// window ([`crate::refine_window`], in that order).
 ///
 /// # Panics
 ///
-/// As [`parameters`].
-pub fn fit_parameters(chi: &[f32], grid: &Grid, obj: &Prepared) -> Option<Params> {
+/// As [`parameters`] and [`refine`].
+pub fn fit_parameters(
+    chi: &[f32],
+    grid: &Grid,
+    obj: &Prepared,
+    models: &[&[f32]],
+) -> Option<Params> {
     let mut p = parameters(chi, grid)?;
-    p.refined = refine(chi, grid, obj.n_pix(), obj.seg_at_edge);
+    p.refined = refine(chi, grid, obj, models).map(|mut r| {
+        for (e, f) in r.errors.iter_mut().zip(SYSTEMATIC_FLOOR) {
+            *e = e.hypot(f);
+        }
+        r
+    });
     Some(p)
+}
+
+/// Added in quadrature to the statistical errors of [`refine`] in the Summary's `_FIT_ERR`
+/// (n, q, theta in degrees, log r): the scatter that simulated tiles show beyond the
+/// statistical errors at high S/N (the PSF model's and the segment's own errors), so that
+/// the pulls have unit width in every S/N bin (README, "Summary columns").
+pub const SYSTEMATIC_FLOOR: [f64; 4] = [0.0, 0.008, 0.5, 0.008];
+
+/// [`fit_parameters`] of a batch of objects and their chi cubes against the models of
+/// `fitter`: each window's models are fetched once (a GPU copies them back), then the
+/// objects are refined in parallel. None for an object whose chi cube is all NaN.
+pub fn batch_parameters(
+    fitter: &dyn Fitter,
+    chis: &[Vec<f32>],
+    objects: &[Prepared],
+) -> Result<Vec<Option<Params>>> {
+    let grid = fitter.grid();
+    let windows: Vec<Vec<usize>> = chis.iter().map(|c| refine_window(c, grid)).collect();
+    let mut models: HashMap<usize, Cow<'_, [f32]>> = HashMap::new();
+    for &k in windows.iter().flatten() {
+        if let std::collections::hash_map::Entry::Vacant(e) = models.entry(k) {
+            let m = fitter.model(k)?;
+            if m.len() != grid.stamp_len() {
+                return Err(Error::Invalid(format!(
+                    "{}: model {k} has {} pixels, not {}",
+                    fitter.describe(),
+                    m.len(),
+                    grid.stamp_len()
+                )));
+            }
+            e.insert(m);
+        }
+    }
+    Ok(chis
+        .par_iter()
+        .zip(objects)
+        .zip(&windows)
+        .map(|((chi, obj), w)| {
+            let stamps: Vec<&[f32]> = w.iter().map(|k| &*models[k]).collect();
+            fit_parameters(chi, grid, obj, &stamps)
+        })
+        .collect())
 }
 
 /// A parabola y = a x^2 + b x + c through ln(chi) at the three log-radius samples around the

@@ -6,7 +6,7 @@ use crate::conventions::parse_object_name;
 use crate::error::{Error, Result};
 use crate::fit::backend::Fitter;
 use crate::fit::kernel::{masked_pixels_warning, Prepared};
-use crate::fit::params::fit_parameters;
+use crate::fit::params::batch_parameters;
 use crate::io::atomic::PendingFile;
 use crate::io::chi::ChiWriter;
 use crate::io::compression::Compression;
@@ -153,8 +153,11 @@ pub fn fit_tile(
                 grid.n_models()
             )));
         }
-        for (((cut, (ext, number)), obj), chi) in cuts.iter().zip(&ready).zip(&chis) {
-            let Some(params) = fit_parameters(chi, grid, obj) else {
+        let all = batch_parameters(&*fitter, &chis, &ready).map_err(|e| e.at_file(&paths.cuts))?;
+        for ((((cut, (ext, number)), obj), chi), params) in
+            cuts.iter().zip(&ready).zip(&chis).zip(all)
+        {
+            let Some(params) = params else {
                 report.failures.push(Error::object(
                     &paths.cuts,
                     &obj.name,
