@@ -93,6 +93,23 @@ fn every_target_is_replayed() {
     assert!(read_bytes("no_such_target", b"").is_err());
 }
 
+/// Reproducers whose harm shows only under the fuzzer's sanitizer or allocation limit (a
+/// 4 GB buffer that a plain run allocates lazily and then fails to fill): refused with
+/// their own line before cfitsio allocates.
+#[test]
+fn reproducers_the_sanitizer_caught_are_refused_by_name() {
+    let cases = [(
+        "fits_image",
+        "crash-oom-tile-descriptor-4gb.bin",
+        "corrupt compressed image: tile 1 claims",
+    )];
+    for (target, file, message) in cases {
+        let bytes = std::fs::read(fuzz_dir().join("seeds").join(target).join(file)).unwrap();
+        let err = read_bytes(target, &bytes).expect_err(file).to_string();
+        assert!(err.contains(message), "{file}: {err}");
+    }
+}
+
 // ---- Seeds ------------------------------------------------------------------------------
 
 /// Writes the seed corpus into `crates/dre-core/fuzz/seeds/TARGET/` (run by hand:
