@@ -71,7 +71,7 @@ impl ChiWriter {
     /// Deflates the queued chi cubes on the thread pool, then writes them in order.
     fn flush(&mut self) -> Result<()> {
         use crate::io::compression::{deflate, write_deflated};
-        use crate::io::cuts::f32_bytes;
+        use crate::io::cuts::f32_as_bytes;
         use rayon::prelude::*;
         let queue = std::mem::take(&mut self.queue);
         let dest = self.pending.dest().to_path_buf();
@@ -80,7 +80,7 @@ impl ChiWriter {
             .par_iter()
             .map(|(name, chi)| {
                 let level = compression.gzip_level::<f32>(chi.len()).unwrap_or(4);
-                deflate(&f32_bytes(chi), level).map_err(|m| {
+                deflate(f32_as_bytes(chi), level).map_err(|m| {
                     Error::file(&dest, format!("could not compress chi cube {name}: {m}"))
                 })
             })
@@ -150,11 +150,14 @@ pub fn read_chi(path: impl AsRef<Path>, name: &str) -> Result<(Vec<f32>, Vec<usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::cuts::f32_bytes;
 
-    /// gzip deflated on the thread pool gives the file HDF5's own deflate filter gives, byte
-    /// for byte, for more chi cubes than one batch; the other compressions as before.
+    /// gzip deflated on the thread pool (libdeflate) gives, in data, the file HDF5's own
+    /// deflate filter (zlib) gives: the same datasets, chunks, filter and values, for more
+    /// chi cubes than one batch, and a file not larger than 102 % of HDF5's; the other
+    /// compressions, written by HDF5 itself, byte for byte.
     #[test]
-    fn parallel_gzip_writes_the_bytes_hdf5_writes() {
+    fn parallel_gzip_writes_the_data_hdf5_writes() {
         let dir = tempfile::tempdir().unwrap();
         let shape = [2, 3, 4, 5];
         let chis: Vec<(String, Vec<f32>)> = (0..CHI_BATCH + 5)
@@ -188,11 +191,35 @@ mod tests {
             }
             f.close().unwrap();
 
-            assert_eq!(
-                std::fs::read(&ours).unwrap(),
-                std::fs::read(&reference).unwrap(),
-                "{c:?}"
-            );
+            if c.gzip_level::<f32>(120).is_none() {
+                assert_eq!(
+                    std::fs::read(&ours).unwrap(),
+                    std::fs::read(&reference).unwrap(),
+                    "{c:?}"
+                );
+            } else {
+                let (a, b) = (
+                    hdf5::File::open(&ours).unwrap(),
+                    hdf5::File::open(&reference).unwrap(),
+                );
+                assert_eq!(a.member_names().unwrap(), b.member_names().unwrap());
+                for (name, _) in &chis {
+                    let (x, y) = (a.dataset(name).unwrap(), b.dataset(name).unwrap());
+                    assert_eq!(x.filters(), y.filters(), "{c:?}");
+                    assert_eq!(x.chunk(), y.chunk(), "{c:?}");
+                    assert_eq!(x.chunk(), Some(shape.to_vec()));
+                    let bytes = |d: &hdf5::Dataset| f32_bytes(&d.read_raw::<f32>().unwrap());
+                    assert_eq!(bytes(&x), bytes(&y), "{c:?} {name}");
+                }
+                drop((a, b));
+                let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+                assert!(
+                    size(&ours) * 100 <= size(&reference) * 102,
+                    "{c:?}: {} bytes, HDF5 {}",
+                    size(&ours),
+                    size(&reference)
+                );
+            }
             for (name, chi) in &chis {
                 let (got, got_shape) = read_chi(&ours, name).unwrap();
                 assert_eq!((&got, got_shape), (chi, vec![2, 3, 4, 5]));

@@ -2,26 +2,19 @@
 //! 32000, as h5py writes it), medium = gzip 4, high = gzip 9.
 //!
 //! gzip is deflated here, on the thread pool, and each dataset's one chunk written whole
-//! with `H5Dwrite_chunk`: HDF5 would deflate on the writing thread alone. The chunk and the
-//! stream are what HDF5's own deflate filter makes (zlib's `compress2` at the same level,
-//! one chunk of the whole dataset as hdf5-metno chooses for datasets under 64 MiB).
+//! with `H5Dwrite_chunk`: HDF5 would deflate on the writing thread alone, with zlib. The
+//! chunk is the one HDF5's own deflate filter makes (one chunk of the whole dataset, as
+//! hdf5-metno chooses for datasets under 64 MiB, the deflate filter at the same level), and
+//! the stream a standard zlib stream that HDF5 (and h5py) inflate with zlib, deflated with
+//! libdeflate at the same level: several times faster than zlib, within a fraction of a
+//! percent of its size on cuts and chi cubes (README, Dependencies).
 
 use crate::error::{Error, Result};
 use hdf5::{DatasetBuilder, H5Type};
-use std::ffi::{c_int, c_ulong, c_void};
+use libdeflater::{CompressionLvl, Compressor};
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
 use std::str::FromStr;
-
-#[link(name = "z")]
-extern "C" {
-    fn compressBound(source_len: c_ulong) -> c_ulong;
-    fn compress2(
-        dest: *mut u8,
-        dest_len: *mut c_ulong,
-        source: *const u8,
-        source_len: c_ulong,
-        level: c_int,
-    ) -> c_int;
-}
 
 // Linked through hdf5-metno-sys (HDF5 >= 1.10.3); hid_t is 64 bits since HDF5 1.10.
 extern "C" {
@@ -80,20 +73,33 @@ impl Compression {
     }
 }
 
-/// `bytes` deflated as HDF5's deflate filter does (a zlib stream from `compress2`).
+thread_local! {
+    /// One compressor per thread and level: libdeflate allocates its tables per compressor.
+    static COMPRESSORS: RefCell<Vec<(i32, Compressor)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `bytes` deflated into a zlib stream (RFC 1950) at gzip `level` (1 to 12), as HDF5's
+/// deflate filter stores a chunk.
 pub(crate) fn deflate(bytes: &[u8], level: i32) -> std::result::Result<Vec<u8>, String> {
-    let len = c_ulong::try_from(bytes.len()).map_err(|e| e.to_string())?;
-    // SAFETY: compressBound is a pure function of the length.
-    let bound = unsafe { compressBound(len) };
-    let mut out = vec![0u8; usize::try_from(bound).map_err(|e| e.to_string())?];
-    let mut out_len = bound;
-    // SAFETY: `out` holds `bound` bytes, compress2 writes at most `out_len` and sets it.
-    let rc = unsafe { compress2(out.as_mut_ptr(), &mut out_len, bytes.as_ptr(), len, level) };
-    if rc != 0 {
-        return Err(format!("zlib compress2 failed (error {rc})"));
-    }
-    out.truncate(usize::try_from(out_len).map_err(|e| e.to_string())?);
-    Ok(out)
+    COMPRESSORS.with(|cell| {
+        let mut all = cell.borrow_mut();
+        let k = match all.iter().position(|(l, _)| *l == level) {
+            Some(k) => k,
+            None => {
+                let lvl =
+                    CompressionLvl::new(level).map_err(|_| format!("no deflate level {level}"))?;
+                all.push((level, Compressor::new(lvl)));
+                all.len() - 1
+            }
+        };
+        let c = &mut all[k].1;
+        let mut out = vec![0u8; c.zlib_compress_bound(bytes.len())];
+        let n = c
+            .zlib_compress(bytes, &mut out)
+            .map_err(|e| format!("deflate failed: {e:?}"))?;
+        out.truncate(n);
+        Ok(out)
+    })
 }
 
 /// Creates dataset `name` of `T` and `shape` in `group`, gzip-compressed with `compression`
