@@ -154,6 +154,15 @@ pub fn fit_tile(
             )));
         }
         let all = batch_parameters(&*fitter, &chis, &ready).map_err(|e| e.at_file(&paths.cuts))?;
+        // (file, cut, model, scale, title) of each picture to draw (`--png`).
+        type Picture<'a> = (
+            PathBuf,
+            &'a Cut,
+            std::borrow::Cow<'a, [f32]>,
+            f32,
+            Vec<String>,
+        );
+        let mut pictures: Vec<Picture> = Vec::new();
         for ((((cut, (ext, number)), obj), chi), params) in
             cuts.iter().zip(&ready).zip(&chis).zip(all)
         {
@@ -184,9 +193,7 @@ pub fn fit_tile(
                 if paths.png {
                     let png = layout::mosaic_png_file(dir, &paths.name, &obj.name);
                     let title = mosaic_title(&paths.name, &obj.name, &params);
-                    write_mosaic_png(&png, &cut.obj, &cut.seg, &model, scale, b, &title)
-                        .map_err(|e| e.at_file(&png))?;
-                    report.outputs.push(png);
+                    pictures.push((png, cut, model, scale, title));
                 }
             }
             rows.push(FitRow {
@@ -195,6 +202,22 @@ pub fn fit_tile(
                 params,
             });
             report.fitted += 1;
+        }
+        // The batch's pictures are drawn on the thread pool: each takes milliseconds, and
+        // one after another they would take longer than the fit.
+        let drawn: Vec<Result<PathBuf>> = {
+            use rayon::prelude::*;
+            pictures
+                .into_par_iter()
+                .map(|(png, cut, model, scale, title)| {
+                    write_mosaic_png(&png, &cut.obj, &cut.seg, &model, scale, b, &title)
+                        .map_err(|e| e.at_file(&png))
+                        .map(|()| png)
+                })
+                .collect()
+        };
+        for png in drawn {
+            report.outputs.push(png?);
         }
         progress(names.len());
     }
