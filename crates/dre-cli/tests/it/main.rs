@@ -19,4 +19,5 @@ mod preprocess_errors;
 mod preprocess_golden;
 mod preprocess_pairing;
 mod survey;
+mod refine_flags;
 mod survey_slurm;
