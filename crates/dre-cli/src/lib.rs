@@ -7,9 +7,11 @@
 //! `fn main() -> ExitCode { dre_cli::main::<Args>() }`.
 
 pub mod args;
+mod parallel;
 mod reporter;
 mod shell;
 
+pub use parallel::each_in_parallel;
 pub use reporter::{Position, Reporter};
 pub use shell::{
     exit_status, init_threads, main, single_dash_longs, Failure, Outcome, Tool, EXIT_FAILED,

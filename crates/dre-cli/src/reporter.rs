@@ -13,7 +13,7 @@ pub struct Reporter {
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
     /// Where the run is, for the line of a run stopped by a signal.
-    position: Mutex<Option<Position>>,
+    position: Mutex<Where>,
     /// Set when the run is being stopped: nothing more is printed but the last line.
     silenced: AtomicBool,
 }
@@ -24,30 +24,47 @@ impl Reporter {
             prog,
             quiet,
             bar: Mutex::new(None),
-            position: Mutex::new(None),
+            position: Mutex::new(Where::default()),
             silenced: AtomicBool::new(false),
         }
     }
 
-    /// Says what the run is working on now (`tile NAME (3/20)`): a run stopped by a signal
-    /// says it stopped at it.
+    /// Says the run has started `what` (`tile NAME (3/20)`): a run stopped by a signal says
+    /// it stopped at it (and at every other item started and not finished: tools work on
+    /// several tiles at once).
     pub fn working_on(&self, what: impl Into<String>) {
-        *self.position.lock().unwrap_or_else(|e| e.into_inner()) = Some(Position::At(what.into()));
+        let mut w = self.position.lock().unwrap_or_else(|e| e.into_inner());
+        w.started += 1;
+        let n = w.started;
+        w.open.push((n, what.into()));
     }
 
-    /// Says the run has finished `what` (`tile NAME (3/20)`) and not started the next: a
-    /// run stopped by a signal says it stopped after it.
+    /// Says the run has finished `what` (`tile NAME (3/20)`): a run stopped by a signal
+    /// while no item is open says it stopped after the item started last.
     pub fn done_with(&self, what: impl Into<String>) {
-        *self.position.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Position::After(what.into()));
+        let what = what.into();
+        let mut w = self.position.lock().unwrap_or_else(|e| e.into_inner());
+        let n = match w.open.iter().position(|(_, o)| *o == what) {
+            Some(i) => w.open.remove(i).0,
+            None => {
+                w.started += 1;
+                w.started
+            }
+        };
+        if w.after.as_ref().is_none_or(|(m, _)| *m < n) {
+            w.after = Some((n, what));
+        }
     }
 
     /// Where the run is.
     pub fn position(&self) -> Option<Position> {
-        self.position
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let w = self.position.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.open.is_empty() {
+            return Some(Position::At(
+                w.open.iter().map(|(_, o)| o.clone()).collect(),
+            ));
+        }
+        w.after.as_ref().map(|(_, a)| Position::After(a.clone()))
     }
 
     /// From now on nothing is printed but [`Reporter::stopped`]'s line.
@@ -168,13 +185,22 @@ impl Reporter {
     }
 }
 
-/// Where a run is: at an item (working on it), or after one.
+/// Where a run is: at some items (working on them), or after one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Position {
-    /// Working on this item.
-    At(String),
+    /// Working on these items, in the order they were started.
+    At(Vec<String>),
     /// This item is finished, the next not started.
     After(String),
+}
+
+/// The items started and not finished, and the finished item started last, each with its
+/// rank in the order of starting.
+#[derive(Default)]
+struct Where {
+    started: u64,
+    open: Vec<(u64, String)>,
+    after: Option<(u64, String)>,
 }
 
 /// The non-empty lines of `msg`, trimmed and joined with "; ".
@@ -191,7 +217,33 @@ fn one_line(msg: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{one_line, Position, Reporter};
+
+    #[test]
+    fn the_position_names_every_item_open_else_the_last_started() {
+        let r = Reporter::new("t", true);
+        assert_eq!(r.position(), None);
+        r.working_on("tile a (1/4)");
+        r.working_on("tile b (2/4)");
+        assert_eq!(
+            r.position(),
+            Some(Position::At(vec![
+                "tile a (1/4)".into(),
+                "tile b (2/4)".into()
+            ]))
+        );
+        // b finishes first: a is still open.
+        r.done_with("tile b (2/4)");
+        assert_eq!(
+            r.position(),
+            Some(Position::At(vec!["tile a (1/4)".into()]))
+        );
+        r.done_with("tile a (1/4)");
+        assert_eq!(r.position(), Some(Position::After("tile b (2/4)".into())));
+        // An item finished without being started (skipped by --resume) comes after.
+        r.done_with("tile c (3/4)");
+        assert_eq!(r.position(), Some(Position::After("tile c (3/4)".into())));
+    }
 
     #[test]
     fn messages_of_several_lines_become_one() {

@@ -250,9 +250,14 @@ fn stop_line(
 ) -> String {
     let mut line = format!("stopped by {}", signal_name(sig));
     match position {
-        Some(Position::At(p)) => {
-            line.push_str(&format!(" at {p}: its unfinished outputs were removed"))
-        }
+        Some(Position::At(p)) if p.len() == 1 => line.push_str(&format!(
+            " at {}: its unfinished outputs were removed",
+            p[0]
+        )),
+        Some(Position::At(p)) => line.push_str(&format!(
+            " at {}: their unfinished outputs were removed",
+            and_list(&p)
+        )),
         Some(Position::After(p)) => line.push_str(&format!(" after {p}: no output was unfinished")),
         None => line.push_str(": unfinished outputs were removed"),
     }
@@ -266,6 +271,15 @@ fn stop_line(
         );
     }
     line
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Sets the number of worker threads of the global pool (`--cpu N`); None leaves rayon's
@@ -412,9 +426,28 @@ mod tests {
             temporaries: 1,
         };
         assert_eq!(
-            stop_line(15, Some(Position::At("tile b (2/20)".into())), c(0), true),
+            stop_line(
+                15,
+                Some(Position::At(vec!["tile b (2/20)".into()])),
+                c(0),
+                true
+            ),
             "stopped by SIGTERM at tile b (2/20): its unfinished outputs were removed; the \
              outputs finished before are complete (run again with --resume to skip them)"
+        );
+        assert_eq!(
+            stop_line(
+                2,
+                Some(Position::At(vec![
+                    "image a (1/3)".into(),
+                    "image b (2/3)".into(),
+                    "image c (3/3)".into()
+                ])),
+                c(3),
+                false
+            ),
+            "stopped by SIGINT at image a (1/3), image b (2/3) and image c (3/3): their \
+             unfinished outputs were removed, 3 child processes killed"
         );
         assert_eq!(
             stop_line(2, None, c(1), false),

@@ -5,7 +5,7 @@ use dre::{
     cut_tile, cuts_up_to_date, list_tile_images, lock_output_dir, CutOptions, CutReport, Filter,
     TileInputs,
 };
-use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume, Tiles};
+use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume, Threads, Tiles};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +27,9 @@ use std::process::ExitCode;
 /// cut from; with --resume a tile whose cut file is complete and cut from the same files
 /// with the same options is skipped. A second run into the same output folder is refused
 /// while the first runs.
+///
+/// The cuts are compressed on --cpu N threads (default every core); tiles are cut one
+/// after another. Each tile's file is the same whatever the number of threads.
 ///
 /// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
 /// tile failed, 2 for bad arguments.
@@ -95,6 +98,9 @@ struct Args {
     warn: bool,
 
     #[command(flatten)]
+    threads: Threads,
+
+    #[command(flatten)]
     resume: Resume,
 
     #[command(flatten)]
@@ -116,6 +122,10 @@ impl Tool for Args {
         self.quiet.quiet
     }
 
+    fn threads(&self) -> Option<usize> {
+        self.threads.cpu
+    }
+
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
         let opts = options(&self).map_err(Failure::Usage)?;
         let selected = self.tiles.selection()?;
@@ -125,31 +135,32 @@ impl Tool for Args {
         for name in &missing {
             out.error(format!("{}: no tile {name}.fits", self.input.display()));
         }
-        let mut failed = !missing.is_empty();
         let _lock = lock_output_dir(&self.output, Self::NAME)?;
         out.start_bar(tiles.len() as u64, "make_cuts".into());
+        let mut failed = !missing.is_empty();
         let mut skipped = 0;
+        // Tiles one after another, on this thread: cfitsio, which reads the images, was
+        // seen to hang when tiles were cut on several threads at once (its global lock
+        // left held). The threads compress the cuts.
         for (i, tile) in tiles.iter().enumerate() {
             let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
             out.bar_message(inputs.name.clone());
             let at = format!("{}/{}", i + 1, tiles.len());
             let tile = format!("tile {} ({at})", inputs.name);
+            out.working_on(tile.clone());
             if self.resume.resume && cuts_up_to_date(&inputs, &self.output, &opts) {
                 out.info(format!(
                     "{}: done before, skipped ({at}, --resume)",
                     inputs.name
                 ));
                 skipped += 1;
-                out.done_with(tile);
-                out.advance(1);
-                continue;
-            }
-            out.working_on(tile.clone());
-            match cut_tile(&inputs, &self.output, &opts) {
-                Ok(report) => print_report(&report, &self, out),
-                Err(e) => {
-                    failed = true;
-                    out.error(e);
+            } else {
+                match cut_tile(&inputs, &self.output, &opts) {
+                    Ok(report) => print_report(&report, &self, out),
+                    Err(e) => {
+                        failed = true;
+                        out.error(e);
+                    }
                 }
             }
             out.done_with(tile);

@@ -2,10 +2,11 @@
 
 use clap::Parser;
 use dre::{list_catalogs, Psfex};
-use dre_cli::args::{Quiet, Resume, Tiles};
-use dre_cli::{Failure, Outcome, Reporter, Tool};
+use dre_cli::args::{Quiet, Resume, Threads, Tiles};
+use dre_cli::{each_in_parallel, Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Extract one PSF per tile with PSFEx, at the image pixel scale, for dre.
 ///
@@ -25,6 +26,11 @@ use std::process::ExitCode;
 /// A hidden record of what each PSF was made from follows it; with --resume a catalogue
 /// whose PSF is complete and made from the same catalogue and configuration is skipped. A
 /// second run into the same output folder is refused while the first runs.
+///
+/// Catalogues are processed in parallel, one PSFEx per thread (--cpu N, default every
+/// core); the shipped configuration runs each PSFEx on one thread (NTHREADS 1) and writes
+/// no XML. A configuration of your own that writes files of a fixed name into the output
+/// folder (XML_NAME) needs --cpu 1. Each PSF is the same whatever the number of threads.
 ///
 /// Needs PSFEx on PATH as `psfex`.
 ///
@@ -56,6 +62,9 @@ struct Args {
     config: Option<PathBuf>,
 
     #[command(flatten)]
+    threads: Threads,
+
+    #[command(flatten)]
     resume: Resume,
 
     #[command(flatten)]
@@ -75,6 +84,10 @@ impl Tool for Args {
 
     fn quiet(&self) -> bool {
         self.quiet.quiet
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.threads.cpu
     }
 
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
@@ -107,45 +120,47 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
         ));
     }
     out.start_bar(total as u64, "psfex_dre".into());
-    let mut failed = 0;
-    let mut skipped = 0;
-    for (i, cat) in catalogs.iter().enumerate() {
-        let at = format!("{}/{total}", i + 1);
-        let item = format!("tile {} ({at})", cat.name);
-        if args.resume.resume && psfex.up_to_date(cat) {
-            out.info(format!(
-                "({at}) {}: done before, skipped (--resume)",
-                cat.name
-            ));
-            skipped += 1;
-            out.done_with(item);
-            out.advance(1);
-            continue;
-        }
-        out.working_on(item.clone());
-        match psfex.run(cat) {
-            Ok(r) => {
-                for w in &r.warnings {
-                    out.warn(format!("{}: {w}", cat.path.display()));
-                }
+    let failed = AtomicUsize::new(0);
+    let skipped = AtomicUsize::new(0);
+    let label = |i: usize| format!("tile {} ({}/{total})", catalogs[i].name, i + 1);
+    each_in_parallel(
+        total,
+        |i| out.working_on(label(i)),
+        |i| {
+            let cat = &catalogs[i];
+            let at = format!("{}/{total}", i + 1);
+            if args.resume.resume && psfex.up_to_date(cat) {
                 out.info(format!(
-                    "({}/{total}) {}: {}/{} stars accepted, FWHM {:.2} px -> {}",
-                    i + 1,
-                    cat.name,
-                    r.accepted,
-                    r.loaded,
-                    r.fwhm,
-                    r.psf.display()
+                    "({at}) {}: done before, skipped (--resume)",
+                    cat.name
                 ));
+                skipped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                match psfex.run(cat) {
+                    Ok(r) => {
+                        for w in &r.warnings {
+                            out.warn(format!("{}: {w}", cat.path.display()));
+                        }
+                        out.info(format!(
+                            "({at}) {}: {}/{} stars accepted, FWHM {:.2} px -> {}",
+                            cat.name,
+                            r.accepted,
+                            r.loaded,
+                            r.fwhm,
+                            r.psf.display()
+                        ));
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        out.error(e);
+                    }
+                }
             }
-            Err(e) => {
-                failed += 1;
-                out.error(e);
-            }
-        }
-        out.done_with(item);
-        out.advance(1);
-    }
+            out.done_with(label(i));
+            out.advance(1);
+        },
+    );
+    let (failed, skipped) = (failed.into_inner(), skipped.into_inner());
     let ok = out.finish_run(failed + missing.len(), total + missing.len(), "tiles");
     if args.resume.resume {
         out.info(format!(

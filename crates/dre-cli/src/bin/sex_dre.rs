@@ -2,10 +2,11 @@
 
 use clap::{ArgMatches, FromArgMatches, Parser};
 use dre::{pair_images, GainKey, GainMode, SexConfig, SexOptions, Sextractor};
-use dre_cli::args::{Quiet, Resume, Tiles};
-use dre_cli::{Failure, Outcome, Reporter, Tool};
+use dre_cli::args::{Quiet, Resume, Threads, Tiles};
+use dre_cli::{each_in_parallel, Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Run SExtractor on every image of a folder, writing what make_cuts, psfex_dre and dre need.
 ///
@@ -38,6 +39,10 @@ use std::process::ExitCode;
 /// for images without one, add --arg PIXEL_SCALE 1 and give -fwhm in pixels.
 ///
 /// The original's single-dash options -sep, -zp and -fwhm work as they did.
+///
+/// Images are extracted in parallel, one SExtractor per thread (--cpu N, default every
+/// core); the shipped configuration runs each SExtractor on one thread (NTHREADS 1). Each
+/// image's outputs are the same whatever the number of threads.
 ///
 /// Needs SExtractor on PATH as `source-extractor` (Debian) or `sex`.
 ///
@@ -109,6 +114,9 @@ struct Args {
     file: Vec<String>,
 
     #[command(flatten)]
+    threads: Threads,
+
+    #[command(flatten)]
     resume: Resume,
 
     #[command(flatten)]
@@ -134,6 +142,10 @@ impl Tool for Args {
 
     fn quiet(&self) -> bool {
         self.quiet.quiet
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.threads.cpu
     }
 
     fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
@@ -204,49 +216,51 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
         out.warn(format!("{}: no FITS images", args.input[0].display()));
     }
     out.start_bar(total as u64, "sex_dre".into());
-    let mut failed = 0;
-    let mut skipped = 0;
-    for (i, pair) in pairing.pairs.iter().enumerate() {
-        let at = format!("{}/{total}", i + 1);
-        let item = format!("image {} ({at})", pair.name);
-        if args.resume.resume && sex.up_to_date(pair) {
-            out.info(format!(
-                "({at}) {}: done before, skipped (--resume)",
-                pair.name
-            ));
-            skipped += 1;
-            out.done_with(item);
-            out.advance(1);
-            continue;
-        }
-        out.working_on(item.clone());
-        match sex.run(pair) {
-            Ok(r) => {
-                for w in &r.warnings {
-                    out.warn(format!("{}: {w}", pair.measurement.display()));
-                }
-                let gain = r.gain.map(|g| format!(", GAIN {g}")).unwrap_or_default();
-                let det = if pair.is_dual() {
-                    format!(" (detection {})", pair.detection.display())
-                } else {
-                    String::new()
-                };
+    let failed = AtomicUsize::new(0);
+    let skipped = AtomicUsize::new(0);
+    let label = |i: usize| format!("image {} ({}/{total})", pairing.pairs[i].name, i + 1);
+    each_in_parallel(
+        total,
+        |i| out.working_on(label(i)),
+        |i| {
+            let pair = &pairing.pairs[i];
+            let at = format!("{}/{total}", i + 1);
+            if args.resume.resume && sex.up_to_date(pair) {
                 out.info(format!(
-                    "({}/{total}) {}{det}: {} objects{gain} -> {}",
-                    i + 1,
-                    pair.name,
-                    r.objects,
-                    r.catalog.display()
+                    "({at}) {}: done before, skipped (--resume)",
+                    pair.name
                 ));
+                skipped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                match sex.run(pair) {
+                    Ok(r) => {
+                        for w in &r.warnings {
+                            out.warn(format!("{}: {w}", pair.measurement.display()));
+                        }
+                        let gain = r.gain.map(|g| format!(", GAIN {g}")).unwrap_or_default();
+                        let det = if pair.is_dual() {
+                            format!(" (detection {})", pair.detection.display())
+                        } else {
+                            String::new()
+                        };
+                        out.info(format!(
+                            "({at}) {}{det}: {} objects{gain} -> {}",
+                            pair.name,
+                            r.objects,
+                            r.catalog.display()
+                        ));
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        out.error(e);
+                    }
+                }
             }
-            Err(e) => {
-                failed += 1;
-                out.error(e);
-            }
-        }
-        out.done_with(item);
-        out.advance(1);
-    }
+            out.done_with(label(i));
+            out.advance(1);
+        },
+    );
+    let (failed, skipped) = (failed.into_inner(), skipped.into_inner());
     let ok = out.finish_run(failed + missing.len(), total + missing.len(), "images");
     if args.resume.resume {
         out.info(format!(

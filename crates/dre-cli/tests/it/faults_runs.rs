@@ -20,7 +20,7 @@ const TILES: usize = 20;
 const DEAD_PID: u32 = 4_194_304 + 17;
 
 /// A working directory under target/ (hard links to the golden files are cheap there).
-fn workdir() -> tempfile::TempDir {
+pub(crate) fn workdir() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
@@ -31,12 +31,12 @@ fn link(from: &Path, to: &Path) {
     }
 }
 
-fn tile_names(n: usize) -> Vec<String> {
+pub(crate) fn tile_names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("t{i:02}")).collect()
 }
 
 /// `n` tiles, each the golden tile with its SExtractor files, its cut file and its PSF.
-fn pipeline_workdir(n: usize) -> tempfile::TempDir {
+pub(crate) fn pipeline_workdir(n: usize) -> tempfile::TempDir {
     let dir = workdir();
     let (d, g) = (dir.path(), dre_testdata::golden());
     for t in tile_names(n) {
@@ -83,7 +83,7 @@ fn run(bin: &str, dir: &Path, args: &[String]) -> Output {
 }
 
 /// Waits (up to a minute) until `done` holds; fails if the child ended first.
-fn wait_until(child: &mut Child, what: &str, done: impl Fn() -> bool) {
+pub(crate) fn wait_until(child: &mut Child, what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
         if let Some(status) = child.try_wait().unwrap() {
@@ -94,7 +94,7 @@ fn wait_until(child: &mut Child, what: &str, done: impl Fn() -> bool) {
     }
 }
 
-fn signal(child: &Child, sig: i32) {
+pub(crate) fn signal(child: &Child, sig: i32) {
     // SAFETY: a signal to our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
 }
@@ -129,7 +129,7 @@ fn temporaries(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn no_temporaries(dir: &Path) {
+pub(crate) fn no_temporaries(dir: &Path) {
     let left = temporaries(dir);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
@@ -299,8 +299,9 @@ fn resume_redoes_tiles_whose_inputs_or_options_changed() {
 }
 
 /// Sends `sig` once a tile is done: the exit status is 128 + sig, one line says where the
-/// run stopped (at a tile: the tiles before it are done, and it too only if it had just
-/// finished; after a tile: it and those before are done), no temporary is left.
+/// run stopped (at the tiles being worked on: every tile started before them is done, none
+/// after them, and each of them only if it had just finished; after a tile: it and those
+/// before are done), no temporary is left.
 fn stopped_by(bin: &str, args: &[String], sig: i32, name: &str, records: &str, tool: &str) {
     let dir = pipeline_workdir(TILES);
     let d = dir.path();
@@ -318,34 +319,43 @@ fn stopped_by(bin: &str, args: &[String], sig: i32, name: &str, records: &str, t
     let Some(rest) = last.strip_prefix(&prefix) else {
         panic!("{err}");
     };
-    let (at, rest) = if let Some(r) = rest.strip_prefix("at tile ") {
+    let (at, rest) = if let Some(r) = rest.strip_prefix("at ") {
         (true, r)
-    } else if let Some(r) = rest.strip_prefix("after tile ") {
+    } else if let Some(r) = rest.strip_prefix("after ") {
         (false, r)
     } else {
         panic!("{last}")
     };
-    let tile = rest.split(' ').next().unwrap();
-    let why = if at {
-        ": its unfinished outputs were removed; "
-    } else {
-        ": no output was unfinished; "
+    let (named, rest) = rest.split_once(": ").unwrap_or_else(|| panic!("{last}"));
+    // `tile t03 (4/20)`, `tile t03 (4/20) and tile t04 (5/20)`, `tile a (..), tile b (..) and ...`
+    let tiles: BTreeSet<String> = named
+        .replace(" and ", ", ")
+        .split(", ")
+        .map(|t| {
+            let t = t.strip_prefix("tile ").unwrap_or_else(|| panic!("{last}"));
+            t.split(' ').next().unwrap().to_string()
+        })
+        .collect();
+    let why = match (at, tiles.len()) {
+        (false, 1) => "no output was unfinished; ",
+        (true, 1) => "its unfinished outputs were removed; ",
+        (true, _) => "their unfinished outputs were removed; ",
+        (false, _) => panic!("{last}"),
     };
     assert!(
-        rest.contains(why) && rest.ends_with("(run again with --resume to skip them)"),
+        rest.starts_with(why) && rest.ends_with("(run again with --resume to skip them)"),
         "{last}"
     );
     let done = recorded(&d.join(records), tool);
-    let upto = |inclusive: bool| -> BTreeSet<String> {
-        tile_names(TILES)
-            .into_iter()
-            .filter(|t| t.as_str() < tile || (inclusive && t == tile))
-            .collect()
-    };
-    assert!(
-        done == upto(!at) || (at && done == upto(true)),
-        "{last}: done {done:?}"
-    );
+    // Tiles start in order: those started (done, or named) are the first ones.
+    let started: BTreeSet<String> = done.union(&tiles).cloned().collect();
+    let first: BTreeSet<String> = tile_names(TILES).into_iter().take(started.len()).collect();
+    assert_eq!(started, first, "{last}: done {done:?}");
+    if !at {
+        // After a tile: every tile started is done, the one named last.
+        assert_eq!(done, first, "{last}");
+        assert_eq!(tiles.first(), first.last(), "{last}");
+    }
     no_temporaries(d);
 }
 
@@ -391,7 +401,7 @@ fn make_cuts_stopped_by_sighup_or_sigterm_exits_129_or_143_and_cleans_up() {
 }
 
 /// Whether process `pid` is gone (a zombie waiting for a reaper counts as gone).
-fn gone(pid: u32) -> bool {
+pub(crate) fn gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(stat) => stat

@@ -1,0 +1,65 @@
+//! Tiles worked on at once: the pipeline tools (`sex_dre`, `psfex_dre`, `make_cuts`) run one
+//! tile per worker thread of the one thread pool (`--cpu N`), so that the work inside a tile
+//! (make_cuts' compression) shares the same threads instead of adding to them.
+
+use std::sync::Mutex;
+
+/// Runs `work(i)` for every `i` in `0..n` on the global thread pool, as many at once as the
+/// pool has threads, started in the order of `i`. `start(i)` is called as item `i` is taken,
+/// under the lock that hands out the items: whatever it records (where the run is, for the
+/// line of a run stopped by a signal) is in the order of the items.
+pub fn each_in_parallel(n: usize, start: impl Fn(usize) + Sync, work: impl Fn(usize) + Sync) {
+    let next = Mutex::new(0usize);
+    let take = || {
+        let mut k = next.lock().unwrap_or_else(|e| e.into_inner());
+        let i = *k;
+        *k += 1;
+        start(i);
+        i
+    };
+    // One job per item, each taking the next item when it starts: a worker waiting inside an
+    // item (make_cuts' compression) that picks up another job takes on one item, not a queue.
+    rayon::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|_| work(take()));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::each_in_parallel;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    #[test]
+    fn every_item_runs_once_started_in_order() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let started = Mutex::new(Vec::new());
+        let done = Mutex::new(Vec::new());
+        let busy = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        pool.install(|| {
+            each_in_parallel(
+                40,
+                |i| started.lock().unwrap().push(i),
+                |i| {
+                    let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    done.lock().unwrap().push(i);
+                },
+            )
+        });
+        assert_eq!(*started.lock().unwrap(), (0..40).collect::<Vec<_>>());
+        let mut done = done.into_inner().unwrap();
+        done.sort_unstable();
+        assert_eq!(done, (0..40).collect::<Vec<_>>());
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&most), "{most} items at once on 3 threads");
+    }
+}
