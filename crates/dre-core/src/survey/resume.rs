@@ -162,3 +162,25 @@ impl<'a> DoneCheck<'a> {
             .is_some_and(|cfg| tile_up_to_date(cfg, "CPU", name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_survey_with_png_checks_the_tiles_pictures() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = crate::survey::task::tests::one_tile_plan();
+        let dre = |toml: &str| {
+            std::fs::write(dir.path().join("survey.toml"), toml).unwrap();
+            let survey = Survey::open(dir.path()).unwrap();
+            DoneCheck::new(&survey, &plan).dre.unwrap()
+        };
+        let off = dre("");
+        assert!(!off.png && off.mosaics_dir.is_none());
+        // png implies the mosaics, as `dre --png` does.
+        let on = dre("[dre]\npng = true\n");
+        assert!(on.png);
+        assert!(on.mosaics_dir.unwrap().ends_with("Mosaics"));
+    }
+}

@@ -457,9 +457,40 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
+
+    /// A plan of one task on tile `a`, for the stage arguments of `survey`.
+    pub(crate) fn one_tile_plan() -> RunPlan {
+        RunPlan {
+            run: 1,
+            executor: crate::survey::config::ExecutorKind::Local,
+            created: 0.0,
+            resume: true,
+            cube: PathBuf::from("cube.fits"),
+            dre_cpu: 1,
+            job: None,
+            runner: None,
+            tasks: vec![vec!["a".into()]],
+        }
+    }
+
+    #[test]
+    fn png_in_survey_toml_is_dre_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = one_tile_plan();
+        let args = |toml: &str| {
+            std::fs::write(dir.path().join("survey.toml"), toml).unwrap();
+            let survey = Survey::open(dir.path()).unwrap();
+            stage_args(&survey, &plan, Stage::Dre, "a")
+        };
+        assert!(!args("").iter().any(|a| a == "--png" || a == "--mosaics"));
+        let on = args("[dre]\npng = true\n");
+        assert!(on.iter().any(|a| a == "--png"), "{on:?}");
+        let dir_at = on.iter().position(|a| a == "--mosaics-dir").unwrap();
+        assert!(Path::new(&on[dir_at + 1]).ends_with("Mosaics"));
+    }
 
     #[test]
     fn a_failed_stage_is_its_first_error_line() {
