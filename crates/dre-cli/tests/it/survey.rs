@@ -347,7 +347,10 @@ fn init_writes_every_option_of_the_four_tools_with_their_defaults() {
     ] {
         let keys = section_keys(&text, section);
         for (flag, default) in flags(bin) {
-            if not_options.contains(&flag.as_str()) {
+            // --cpu of sex_dre, psfex_dre and make_cuts sets how many tiles run at once (and
+            // make_cuts' compression threads): a survey task gives them one tile each.
+            let per_tile = section != "dre" && flag == "cpu";
+            if not_options.contains(&flag.as_str()) || per_tile {
                 continue;
             }
             let Some((_, value, optional)) = keys.iter().find(|(k, _, _)| *k == flag) else {
