@@ -5,7 +5,7 @@
 
 use crate::common::{
     all_files, blob, f64_column, golden_workdir, output, run_in, small_cut as cut,
-    small_grid as grid, stderr, write_small_cuts as write_cuts, B,
+    small_grid as grid, stderr, tool_lines, write_small_cuts as write_cuts, B,
 };
 use dre::{read_catalog, write_cube, write_table, Axis, ColumnData, Cut, CutReader, ModelCube};
 use fitsio::images::{ImageDescription, ImageType};
@@ -85,26 +85,9 @@ fn dre(dir: &Path, extra: &[&str]) -> Output {
     run_in(DRE, dir, &args)
 }
 
-/// The stderr lines of a run of `tool`: each one line `TOOL: ...`, no panic.
-fn lines(tool: &str, o: &Output) -> Vec<String> {
-    let err = stderr(o);
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
-    let lines: Vec<String> = err.lines().map(String::from).collect();
-    for l in &lines {
-        assert!(
-            l.starts_with(&format!("{tool}: ")),
-            "not a {tool} line: {l}"
-        );
-    }
-    lines
-}
-
 /// Lines of a dre run other than the warnings that no catalogue is joined.
 fn dre_lines(o: &Output) -> Vec<String> {
-    lines("dre", o)
+    tool_lines("dre", o)
         .into_iter()
         .filter(|l| !l.contains("no catalogue"))
         .collect()
@@ -237,7 +220,7 @@ fn a_cube_with_a_model_of_zeros_is_refused_naming_the_model() {
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        lines("dre", &o),
+        tool_lines("dre", &o),
         [
             "dre: cube.fits: model (n, q, theta, logr) = (4, 1, 0, 0.6), indices (0, 1, 0, 2): \
           every pixel is zero"
@@ -296,7 +279,7 @@ fn a_zero_radius_step_is_refused() {
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        lines("dre", &o),
+        tool_lines("dre", &o),
         ["dre: cube.fits: DLOGH is 0 with NLOGH = 3: the LOGH axis repeats one value"]
     );
     assert!(!d.join("Summary").exists());
@@ -340,7 +323,7 @@ fn dre_refuses_a_catalogue_with_a_repeated_number_and_keeps_the_fit() {
     let o = run_in(DRE, d, &["-m", cube.to_str().unwrap(), "-q"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(
-        lines("dre", &o),
+        tool_lines("dre", &o),
         [format!(
             "dre: Sextracted/dup_cat.fits: catalogue NUMBERs are not unique: NUMBER {n} (2 \
              rows); the Summary has the fit columns only"
@@ -414,7 +397,7 @@ fn make_cuts_refuses_a_catalogue_with_a_repeated_number() {
     let o = make_cuts(d);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(
-        lines("make_cuts", &o),
+        tool_lines("make_cuts", &o),
         [format!(
             "make_cuts: Sextracted/a_dup/a_dup_cat.fits: catalogue NUMBERs are not unique: \
              NUMBER {n} (2 rows): each object needs its own (its cut is named EE_NNNN)"
@@ -465,7 +448,7 @@ fn make_cuts_reports_bad_rms_nan_background_and_infinite_pixels_by_object() {
 
     let o = make_cuts(d);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let l = lines("make_cuts", &o);
+    let l = tool_lines("make_cuts", &o);
     let rms_name = "Sextracted/b_bad/b_bad_rms.fits";
     let nb_name = "Sextracted/b_bad/b_bad_nb.fits";
     assert!(l.contains(&format!(
@@ -589,7 +572,7 @@ fn dre_score_refuses_malformed_truth_rows_naming_the_line() {
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
     assert_eq!(
-        lines("dre_score", &o),
+        tool_lines("dre_score", &o),
         [format!(
             "dre_score: Truth/bad.csv: line 5: {} fields, the header has {header_fields}",
             header_fields - 1
@@ -604,7 +587,7 @@ fn dre_score_refuses_malformed_truth_rows_naming_the_line() {
     let o = score(&(rows.join("\n") + "\n"));
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        lines("dre_score", &o),
+        tool_lines("dre_score", &o),
         ["dre_score: Truth/bad.csv: line 8: X is `x`, not a number"]
     );
 }

@@ -168,3 +168,36 @@ pub fn f64_column(path: &Path, name: &str) -> Vec<f64> {
         .as_f64()
         .unwrap()
 }
+
+/// The stderr lines of a run of `tool`, each asserted to be one `TOOL: ...` message, with
+/// no panic, no abort and no failed allocation behind them.
+pub fn tool_lines(tool: &str, o: &Output) -> Vec<String> {
+    let err = stderr(o);
+    assert!(
+        !err.contains("panicked")
+            && !err.contains("RUST_BACKTRACE")
+            && !err.contains("memory allocation"),
+        "{err}"
+    );
+    assert_ne!(o.status.code(), Some(134), "aborted: {err}");
+    let lines: Vec<String> = err.lines().map(String::from).collect();
+    for l in &lines {
+        assert!(
+            l.starts_with(&format!("{tool}: ")),
+            "not a {tool} line: {l}"
+        );
+    }
+    lines
+}
+
+/// A fake `source-extractor` in `dir/bin` running `script` (sh), and a PATH that finds it
+/// first.
+pub fn fake_sextractor(dir: &Path, script: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("source-extractor");
+    std::fs::write(&fake, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}

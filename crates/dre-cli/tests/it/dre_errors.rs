@@ -2,7 +2,7 @@
 //! run completes, the exit status says something failed, and nothing is half-written.
 
 use crate::common::{
-    all_files, hdf5_writing, run_in, small_cut as cut, stderr, write_small_cube,
+    all_files, hdf5_writing, run_in, small_cut as cut, stderr, tool_lines, write_small_cube,
     write_small_cuts as write_cuts,
 };
 use dre::Cut;
@@ -43,20 +43,6 @@ fn dre(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["-m", "cube.fits", "--quiet"];
     args.extend_from_slice(extra);
     run_in(DRE, dir, &args)
-}
-
-/// Every stderr line is a one-line `dre: ...` message, and there is no panic.
-fn error_lines(o: &std::process::Output) -> Vec<String> {
-    let err = stderr(o);
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
-    let lines: Vec<String> = err.lines().map(String::from).collect();
-    for l in &lines {
-        assert!(l.starts_with("dre: "), "not a dre message: {l}");
-    }
-    lines
 }
 
 fn no_temporaries(dir: &Path) {
@@ -119,7 +105,7 @@ fn missing_input_folder_is_one_line() {
     let o = dre(dir.path(), &["-i", "NoSuchDir"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        error_lines(&o),
+        tool_lines("dre", &o),
         ["dre: NoSuchDir: no such folder of cut files"]
     );
 }
@@ -133,7 +119,7 @@ fn truncated_cut_file_skips_that_tile_only() {
     std::fs::write(d.join("Cuts/a_cuts.h5"), &bytes[..bytes.len() / 2]).unwrap();
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
-    let lines = error_lines(&o);
+    let lines = tool_lines("dre", &o);
     let bad: Vec<_> = lines.iter().filter(|l| !l.contains("warning")).collect();
     assert_eq!(bad.len(), 1, "{lines:?}");
     assert!(bad[0].starts_with("dre: Cuts/a_cuts.h5: "), "{}", bad[0]);
@@ -163,7 +149,7 @@ fn bad_objects_are_reported_and_skipped() {
     drop(writing);
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
-    let lines = error_lines(&o);
+    let lines = tool_lines("dre", &o);
     for want in [
         "dre: Cuts/a_cuts.h5: object 00_0002: segment is empty",
         "dre: Cuts/a_cuts.h5: object 00_0003: no pixel of its segment has finite data and noise (all NaN)",
@@ -185,7 +171,7 @@ fn psf_faults_skip_their_tile() {
     std::fs::remove_file(d.join("PSF/b.psf")).unwrap();
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
-    let lines = error_lines(&o);
+    let lines = tool_lines("dre", &o);
     assert!(!lines.iter().any(|l| l.contains("warning")), "{lines:?}");
     assert!(
         lines.contains(
@@ -218,7 +204,7 @@ fn psf_larger_than_the_stamps_is_refused() {
     drop(f);
     let o = dre(d, &["--psf", "big.fits"]);
     assert_eq!(o.status.code(), Some(1));
-    let lines = error_lines(&o);
+    let lines = tool_lines("dre", &o);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(
         lines[0],
@@ -235,7 +221,7 @@ fn malformed_cubes_are_refused_with_the_reason() {
     update_key(&d.join("cube.fits"), 0, "NLOGH", 4);
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
-    let lines = error_lines(&o);
+    let lines = tool_lines("dre", &o);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(
         lines[0],
@@ -254,7 +240,7 @@ fn malformed_cubes_are_refused_with_the_reason() {
     let o = dre(d, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
-        error_lines(&o),
+        tool_lines("dre", &o),
         ["dre: cube.fits: missing header key BOXSIZE"]
     );
 }
@@ -267,7 +253,7 @@ fn an_unwritable_output_folder_fails_before_any_output() {
     std::fs::write(d.join("blocker"), "").unwrap();
     let o = dre(d, &["-o", "blocker/Summary"]);
     assert_eq!(o.status.code(), Some(1));
-    let lines: Vec<String> = error_lines(&o)
+    let lines: Vec<String> = tool_lines("dre", &o)
         .into_iter()
         .filter(|l| !l.contains("warning"))
         .collect();

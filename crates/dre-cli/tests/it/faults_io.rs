@@ -4,8 +4,8 @@
 //! and the other tiles finished.
 
 use crate::common::{
-    all_files, hdf5_writing, output, run_in, small_cut as cut, stderr, write_small_cube,
-    write_small_cuts, B,
+    all_files, hdf5_writing, output, run_in, small_cut as cut, stderr, tool_lines,
+    write_small_cube, write_small_cuts, B,
 };
 use dre::{read_catalog, read_grid, Cut};
 use std::path::{Path, PathBuf};
@@ -78,28 +78,10 @@ fn add_tile(dir: &Path, name: &str, rows: Option<usize>) {
 
 // ---- Checks -----------------------------------------------------------------------------
 
-/// stderr's lines, each `PROG: ...`, none a panic or an abort.
-fn lines(o: &std::process::Output, prog: &str) -> Vec<String> {
-    let err = stderr(o);
-    assert!(
-        !err.contains("panicked") && !err.contains("memory allocation"),
-        "{err}"
-    );
-    assert_ne!(o.status.code(), Some(134), "aborted: {err}");
-    let out: Vec<String> = err.lines().map(String::from).collect();
-    for l in &out {
-        assert!(
-            l.starts_with(&format!("{prog}: ")),
-            "not a {prog} message: {l}"
-        );
-    }
-    out
-}
-
 /// The error lines (not warnings) of `o`: exactly one per entry of `want`, in order, each
 /// starting `PROG: FILE: ` and containing the words given.
 fn assert_errors(o: &std::process::Output, prog: &str, want: &[(&str, &str)]) {
-    let errors: Vec<String> = lines(o, prog)
+    let errors: Vec<String> = tool_lines(prog, o)
         .into_iter()
         .filter(|l| !l.starts_with(&format!("{prog}: warning:")))
         .collect();
@@ -330,7 +312,7 @@ fn huge_headers_are_one_line_naming_the_file() {
     assert_eq!(summary_rows(&d.join("Summary/b_dre.fits")), 3);
     let o = dre(d, &["--psf", "huge.fits"]);
     assert_eq!(o.status.code(), Some(1));
-    let errors = lines(&o, "dre");
+    let errors = tool_lines("dre", &o);
     assert!(!errors.is_empty());
     assert!(
         errors.iter().all(|l| l.starts_with("dre: huge.fits: ")),
@@ -410,7 +392,7 @@ fn brackets_parentheses_and_spaces_go_through_make_cuts_and_dre() {
     let cube = dre_testdata::golden().join("cube_small.fits");
     let o = run_in(DRE, d, &["-m", cube.to_str().unwrap(), "-q"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(lines(&o, "dre"), Vec::<String>::new());
+    assert_eq!(tool_lines("dre", &o), Vec::<String>::new());
     let mut made: Vec<String> = all_files(d)
         .iter()
         .map(|p| p.strip_prefix(d).unwrap().display().to_string())
@@ -464,14 +446,14 @@ fn brackets_parentheses_and_spaces_go_through_sex_dre_and_psfex_dre() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(lines(&o, "sex_dre"), Vec::<String>::new());
+    assert_eq!(tool_lines("sex_dre", &o), Vec::<String>::new());
     let o = run_in(
         env!("CARGO_BIN_EXE_psfex_dre"),
         &d,
         &["-q", "-i", "Sex out", "-o", "PSF out"],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(lines(&o, "psfex_dre"), Vec::<String>::new());
+    assert_eq!(tool_lines("psfex_dre", &o), Vec::<String>::new());
     for t in tiles {
         for kind in ["cat", "nb", "rms", "seg"] {
             let f = d.join(format!("Sex out/{t}/{t}_{kind}.fits"));
@@ -574,7 +556,7 @@ fn cut_datasets_of_the_wrong_type_are_named_and_the_rest_is_fitted() {
             (&object("00_0006"), "no `seg` dataset"),
         ],
     );
-    let warnings: Vec<String> = lines(&o, "dre")
+    let warnings: Vec<String> = tool_lines("dre", &o)
         .into_iter()
         .filter(|l| l.starts_with("dre: warning: Cuts/a_cuts.h5: "))
         .collect();

@@ -417,20 +417,13 @@ fn sex_dre_stopped_kills_its_sextractor_and_removes_its_scratch_folder() {
     let d = dir.path();
     write_crop(&d.join("Tiles/a.fits"), &golden_tile(), 0, 0, 64, 1.0);
     // A SExtractor that runs until it is killed, and says its PID.
-    let bin = d.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let fake = bin.join("source-extractor");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\necho $$ > {}/child.pid.part && mv {0}/child.pid.part {0}/child.pid\nexec sleep 60\n",
+    let path = crate::common::fake_sextractor(
+        d,
+        &format!(
+            "echo $$ > {0}/child.pid.part && mv {0}/child.pid.part {0}/child.pid\nexec sleep 60",
             d.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
     for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
         let _ = std::fs::remove_file(d.join("child.pid"));
         let mut child = spawn(

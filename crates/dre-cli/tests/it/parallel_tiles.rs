@@ -268,20 +268,13 @@ fn sex_dre_stopped_kills_every_sextractor_running() {
         );
     }
     // A SExtractor that runs until it is killed, and says its PID.
-    let bin = d.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let fake = bin.join("source-extractor");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\necho $$ > {0}/$$.part && mv {0}/$$.part {0}/$$.pid\nexec sleep 60\n",
+    let path = crate::common::fake_sextractor(
+        d,
+        &format!(
+            "echo $$ > {0}/$$.part && mv {0}/$$.part {0}/$$.pid\nexec sleep 60",
             d.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
     let pids = || -> Vec<u32> {
         std::fs::read_dir(d)
             .unwrap()
