@@ -131,7 +131,9 @@ fn check_table_headers(path: &Path) -> Result<()> {
                     .contains(&key.as_str())
                     || numbered("NAXIS")
                     || numbered("ZNAXIS")
-                    || numbered("ZTILE");
+                    || numbered("ZTILE")
+                    || numbered("ZNAME")
+                    || numbered("ZVAL");
                 if size_key || numbered("TTYPE") {
                     sizes.push((key.clone(), value.clone()));
                 }
@@ -330,6 +332,41 @@ fn check_tiles(keys: &[(String, String)], hdu: usize, path: &Path) -> Result<()>
     let Some(naxis) = naxis else {
         return Ok(()); // cfitsio refuses it
     };
+    // The compressor's parameters cfitsio divides by (RICE_1's BLOCKSIZE, a SIGFPE for 0;
+    // found by fuzzing) or takes as a pixel size.
+    for n in 1..=999 {
+        let named = all(&format!("ZNAME{n}"));
+        if named.is_empty() {
+            break;
+        }
+        // A quoted value is kept with its comment: the string is up to the next quote.
+        let unquoted = |v: &str| {
+            let inner = v.strip_prefix('\'').unwrap_or(v);
+            let end = inner.find('\'').unwrap_or(inner.len());
+            inner[..end].trim().to_ascii_uppercase()
+        };
+        let Some(name) = named
+            .iter()
+            .map(|v| unquoted(v))
+            .find(|v| v == "BLOCKSIZE" || v == "BYTEPIX")
+        else {
+            continue;
+        };
+        let key = format!("ZVAL{n}");
+        for v in all(&key) {
+            let ok = match v.parse::<i64>() {
+                Ok(b) if name == "BYTEPIX" => [1, 2, 4, 8].contains(&b),
+                Ok(b) => (1..=1 << 16).contains(&b),
+                Err(_) => false,
+            };
+            if !ok {
+                return Err(Error::file(
+                    path,
+                    format!("HDU {hdu}: corrupt compressed image: {key} = {v} is no {name}"),
+                ));
+            }
+        }
+    }
     let mut tile: u128 = 1;
     for n in 1..=naxis.clamp(0, 6) {
         let largest = |key: String| -> Result<Option<u128>> {

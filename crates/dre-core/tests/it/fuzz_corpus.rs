@@ -93,16 +93,23 @@ fn every_target_is_replayed() {
     assert!(read_bytes("no_such_target", b"").is_err());
 }
 
-/// Reproducers whose harm shows only under the fuzzer's sanitizer or allocation limit (a
-/// 4 GB buffer that a plain run allocates lazily and then fails to fill): refused with
-/// their own line before cfitsio allocates.
+/// Reproducers refused with their own line before cfitsio reaches what they break: a 4 GB
+/// buffer (harmful only under the fuzzer's allocation limit: a plain run allocates it lazily
+/// and fails to fill it), a division by a zero RICE block size.
 #[test]
-fn reproducers_the_sanitizer_caught_are_refused_by_name() {
-    let cases = [(
-        "fits_image",
-        "crash-oom-tile-descriptor-4gb.bin",
-        "corrupt compressed image: tile 1 claims",
-    )];
+fn compressed_image_reproducers_are_refused_by_name() {
+    let cases = [
+        (
+            "fits_image",
+            "crash-oom-tile-descriptor-4gb.bin",
+            "corrupt compressed image: tile 1 claims",
+        ),
+        (
+            "fits_image",
+            "crash-fpe-rice-blocksize-zero.bin",
+            "corrupt compressed image: ZVAL1 = 0 is no BLOCKSIZE",
+        ),
+    ];
     for (target, file, message) in cases {
         let bytes = std::fs::read(fuzz_dir().join("seeds").join(target).join(file)).unwrap();
         let err = read_bytes(target, &bytes).expect_err(file).to_string();
