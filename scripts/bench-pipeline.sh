@@ -45,7 +45,7 @@ CPU_FLAG=()
 COMP_FLAG=()
 [ -n "$COMPRESSION" ] && COMP_FLAG=(--compression "$COMPRESSION")
 CUBE_FLAG=()
-[ -n "$CUBE" ] && CUBE_FLAG=(--cube "$CUBE")
+[ -n "$CUBE" ] && CUBE_FLAG=(-m "$CUBE")
 
 mkdir -p "$WORK"
 cd "$WORK"
