@@ -132,8 +132,8 @@ fn check_table_headers(path: &Path) -> Result<()> {
                     || numbered("NAXIS")
                     || numbered("ZNAXIS")
                     || numbered("ZTILE")
-                    || numbered("ZNAME")
-                    || numbered("ZVAL");
+                    || numbered("ZVAL")
+                    || key == "ZCMPTYPE";
                 if size_key || numbered("TTYPE") {
                     sizes.push((key.clone(), value.clone()));
                 }
@@ -332,38 +332,36 @@ fn check_tiles(keys: &[(String, String)], hdu: usize, path: &Path) -> Result<()>
     let Some(naxis) = naxis else {
         return Ok(()); // cfitsio refuses it
     };
-    // The compressor's parameters cfitsio divides by (RICE_1's BLOCKSIZE, a SIGFPE for 0;
-    // found by fuzzing) or takes as a pixel size.
-    for n in 1..=999 {
-        let named = all(&format!("ZNAME{n}"));
-        if named.is_empty() {
-            break;
-        }
+    // RICE_1's parameters, which cfitsio reads from ZVAL1 (block size: it divides by it, a
+    // SIGFPE for 0) and ZVAL2 (bytes per pixel), whatever ZNAME1 and ZNAME2 say (found by
+    // fuzzing); either card may be left out (defaults 32 and 4).
+    let unquoted = |v: &str| {
         // A quoted value is kept with its comment: the string is up to the next quote.
-        let unquoted = |v: &str| {
-            let inner = v.strip_prefix('\'').unwrap_or(v);
-            let end = inner.find('\'').unwrap_or(inner.len());
-            inner[..end].trim().to_ascii_uppercase()
-        };
-        let Some(name) = named
-            .iter()
-            .map(|v| unquoted(v))
-            .find(|v| v == "BLOCKSIZE" || v == "BYTEPIX")
-        else {
-            continue;
-        };
-        let key = format!("ZVAL{n}");
-        for v in all(&key) {
-            let ok = match v.parse::<i64>() {
-                Ok(b) if name == "BYTEPIX" => [1, 2, 4, 8].contains(&b),
-                Ok(b) => (1..=1 << 16).contains(&b),
-                Err(_) => false,
-            };
-            if !ok {
-                return Err(Error::file(
-                    path,
-                    format!("HDU {hdu}: corrupt compressed image: {key} = {v} is no {name}"),
-                ));
+        let inner = v.strip_prefix('\'').unwrap_or(v);
+        let end = inner.find('\'').unwrap_or(inner.len());
+        inner[..end].trim().to_ascii_uppercase()
+    };
+    if all("ZCMPTYPE")
+        .iter()
+        .any(|v| unquoted(v).starts_with("RICE"))
+    {
+        for (key, what, valid) in [
+            (
+                "ZVAL1",
+                "block size",
+                &(|b: i64| (1..=1 << 16).contains(&b)) as &dyn Fn(i64) -> bool,
+            ),
+            ("ZVAL2", "pixel size", &|b: i64| [1, 2, 4, 8].contains(&b)),
+        ] {
+            for v in all(key) {
+                if !v.parse::<i64>().is_ok_and(valid) {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "HDU {hdu}: corrupt compressed image: {key} = {v} is no RICE_1 {what}"
+                        ),
+                    ));
+                }
             }
         }
     }

@@ -107,7 +107,12 @@ fn compressed_image_reproducers_are_refused_by_name() {
         (
             "fits_image",
             "crash-fpe-rice-blocksize-zero.bin",
-            "corrupt compressed image: ZVAL1 = 0 is no BLOCKSIZE",
+            "corrupt compressed image: ZVAL1 = 0 is no RICE_1 block size",
+        ),
+        (
+            "fits_image",
+            "crash-fpe-rice-zval1-zero-no-zname1.bin",
+            "corrupt compressed image: ZVAL1 = 0 is no RICE_1 block size",
         ),
     ];
     for (target, file, message) in cases {
