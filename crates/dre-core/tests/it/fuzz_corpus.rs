@@ -114,6 +114,11 @@ fn compressed_image_reproducers_are_refused_by_name() {
             "crash-fpe-rice-zval1-zero-no-zname1.bin",
             "corrupt compressed image: ZVAL1 = 0 is no RICE_1 block size",
         ),
+        (
+            "fits_image",
+            "crash-fpe-zimage-t1-ztile-zero.bin",
+            "corrupt compressed image: ZTILE1 = 0 is not a positive integer",
+        ),
     ];
     for (target, file, message) in cases {
         let bytes = std::fs::read(fuzz_dir().join("seeds").join(target).join(file)).unwrap();
