@@ -279,23 +279,55 @@ fn check_card(card: &[u8], hdu: usize, card_no: usize, path: &Path) -> Result<()
         return Err(corrupt("holds a byte that is not ASCII text"));
     }
     let field = std::str::from_utf8(field).unwrap_or_default().trim_start();
-    if field.starts_with('\'') || field.starts_with('(') {
+    // cfitsio formats a value it cannot read as an integer into an 81-byte message with
+    // strncat, which overflows (glibc's check aborts) from 29 characters on. Values that
+    // long are refused unless cfitsio reads them as integers: for the keys read as integers
+    // any such value, quoted or not; for the others an unquoted value that is no number in
+    // the range of a 64-bit integer (a shorter odd value cfitsio refuses or reads without
+    // harm, so that odd but harmless headers still open).
+    let integer_key = is_integer_key(&name[..name_len]);
+    if field.starts_with('\'') && !integer_key {
         return Ok(());
     }
-    // The value as cfitsio takes it: up to the comment.
-    let value = field.split('/').next().unwrap_or("").trim_end();
-    let number = |v: &str| v.replace(['D', 'd'], "E").parse::<f64>().is_ok();
-    if value.is_empty() || value == "T" || value == "F" || number(value) {
+    // The value as cfitsio takes it: up to the comment (a quoted one, up to its quote).
+    let value = match field.strip_prefix('\'') {
+        Some(inner) => inner.split('\'').next().unwrap_or(""),
+        None => field.split('/').next().unwrap_or(""),
+    }
+    .trim_end();
+    if value.len() < 29 {
         return Ok(());
     }
-    // A short value cfitsio refuses or reads as it likes, without harm: only the one that
-    // overflows its message is refused here, so that odd but harmless headers still open.
-    if value.len() >= 29 {
-        return Err(corrupt(&format!(
-            "has a value that is neither a string, a logical nor a number: {value}"
-        )));
+    let integer = value.parse::<i64>().is_ok();
+    let real = !integer_key
+        && value
+            .replace(['D', 'd'], "E")
+            .parse::<f64>()
+            .is_ok_and(|v| v.is_finite() && v.abs() < 9.2e18);
+    if integer || real || (!integer_key && (value == "T" || value == "F")) {
+        return Ok(());
     }
-    Ok(())
+    Err(corrupt(&format!(
+        "has a value cfitsio cannot read as a number: {value}"
+    )))
+}
+
+/// Keywords cfitsio (or this program) reads as integers.
+fn is_integer_key(name: &[u8]) -> bool {
+    let name = std::str::from_utf8(name).unwrap_or_default();
+    const EXACT: [&str; 21] = [
+        "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "EXTVER", "EXTLEVEL", "BLANK",
+        "ZBITPIX", "ZNAXIS", "ZBLANK", "ZDITHER0", "ZPCOUNT", "ZGCOUNT", "BOXSIZE", "NINDEX",
+        "NAXRAT", "NPOSANG", "NLOGH", "PSFNAXIS",
+    ];
+    const NUMBERED: [&str; 9] = [
+        "NAXIS", "TBCOL", "TNULL", "ZNAXIS", "ZTILE", "ZVAL", "PSFAXIS", "POLDEG", "POLGRP",
+    ];
+    EXACT.contains(&name)
+        || NUMBERED.iter().any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+        })
 }
 
 /// The most pixels in one compression tile: cfitsio decompresses whole tiles, however
@@ -1074,9 +1106,18 @@ mod tests {
         let not_text = checked(b"ZNAXIS  =   \x01\x02         2").unwrap_err();
         assert!(not_text.contains("not ASCII text"), "{not_text}");
         let long = checked(b"NAXIS2  =  ------------------------------3 / rows").unwrap_err();
-        assert!(
-            long.contains("neither a string, a logical nor a number"),
-            "{long}"
+        assert!(long.contains("cannot read as a number"), "{long}");
+        let nines = [b"BITPIX  = ".as_slice(), &[b'9'; 70]].concat();
+        assert!(checked(&nines).is_err());
+        assert!(checked(b"NAXIS1  = '12345678901234567890123456789012'").is_err());
+        // Long strings elsewhere, and long reals, are what headers hold.
+        assert_eq!(
+            checked(b"OBJECT  = 'a long description of the field, well over 29 characters'"),
+            Ok(())
+        );
+        assert_eq!(
+            checked(b"CRVAL1  =   1.2345678901234567890123456789D+02"),
+            Ok(())
         );
         // A short odd value is left to cfitsio (it refuses it without harm).
         assert_eq!(checked(b"NAXIS2  = 12x"), Ok(()));
