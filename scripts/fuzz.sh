@@ -15,6 +15,8 @@ cd "$(dirname "$0")/../crates/dre-core/fuzz"
 # A C library's calloc of more than the address space (cfitsio sizing a table from a corrupt
 # header) returns NULL outside the sanitizer, and cfitsio reports it: let it here too.
 # Allocations above 2 GB (-rss_limit_mb, libFuzzer's malloc limit) still stop the run.
+# Leaks are not looked for: cfitsio leaks a buffer of about 1 KB on some error paths of
+# tile-compressed images (imcomp_decompress_tile), which no caller can free.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1"
 all="fits_image fits_table ldac psf cube cuts chi"
 if [ "${1:-}" = "--cmin" ]; then
@@ -34,7 +36,8 @@ for t in ${*:-$all}; do
     mkdir -p "corpus/$t"
     start=$(date +%s)
     if cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$secs" \
-        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"target/fuzz-$t.log" 2>&1; then
+        -timeout=10 -rss_limit_mb=2048 -detect_leaks=0 -print_final_stats=1 \
+        >"target/fuzz-$t.log" 2>&1; then
         verdict=ok
     else
         verdict="FAILED (see target/fuzz-$t.log, artifacts/$t)"
