@@ -650,7 +650,7 @@ pub(crate) fn checked_hdu(f: &mut FitsFile, i: usize, path: &Path) -> Result<Fit
 /// heap (PCOUNT bytes): cfitsio allocates a tile's buffer from its descriptor, which a
 /// corrupt file sets to anything (4 GB for a 9 KB file; found by fuzzing).
 fn check_compressed_tiles(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
-    use fitsio::sys::{ffgcno, ffgdesll, ffgkyjj, ffgtclll, fits_is_compressed_image};
+    use fitsio::sys::{ffgcno, ffgdesll, ffgtclll, fits_is_compressed_image};
     let fail = |what: String| Error::file(path, format!("HDU {}: {what}", i + 1));
     let mut status: c_int = 0;
     // SAFETY: `f` is open at HDU `i`.
@@ -658,12 +658,13 @@ fn check_compressed_tiles(f: &mut FitsFile, i: usize, path: &Path) -> Result<()>
         return Ok(());
     }
     let key = |f: &mut FitsFile, k: &CStr| -> Result<i64> {
-        let (mut v, mut s) = (0i64, 0);
-        // SAFETY: `f` is open; `k` is NUL-terminated; a null comment is allowed.
-        unsafe { ffgkyjj(f.as_raw(), k.as_ptr(), &mut v, std::ptr::null_mut(), &mut s) };
-        match s {
-            0 => Ok(v),
-            s => Err(fail(format!(
+        match integer_key(f, k) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(fail(format!(
+                "compressed image: {k:?}: {}",
+                status_message(202)
+            ))),
+            Err(s) => Err(fail(format!(
                 "compressed image: {k:?}: {}",
                 status_message(s)
             ))),
@@ -802,6 +803,44 @@ pub(crate) fn check_describable(f: &mut FitsFile, i: usize, path: &Path) -> Resu
     Ok(())
 }
 
+/// Integer keyword `name` of the current HDU of `f`: None when absent, Err(cfitsio status)
+/// when it is no integer. Read as text and parsed here: cfitsio's own integer read
+/// (`ffgkyjj`) formats a long unreadable value into a message that overflows (a glibc abort;
+/// found by fuzzing).
+fn integer_key(f: &mut FitsFile, name: &CStr) -> std::result::Result<Option<i64>, c_int> {
+    const KEY_NOT_FOUND: c_int = 202;
+    const BAD_INTEGER: c_int = 407;
+    let mut value = [0 as c_char; 71];
+    let mut s = 0;
+    // SAFETY: `f` is open; `name` is NUL-terminated; `value` holds FLEN_VALUE (71) bytes,
+    // what cfitsio writes at most; a null comment is allowed.
+    unsafe {
+        fitsio::sys::ffgkey(
+            f.as_raw(),
+            name.as_ptr(),
+            value.as_mut_ptr(),
+            std::ptr::null_mut(),
+            &mut s,
+        )
+    };
+    match s {
+        0 => {}
+        KEY_NOT_FOUND => return Ok(None),
+        s => return Err(s),
+    }
+    // SAFETY: cfitsio NUL-terminates the value it wrote.
+    let text = unsafe { CStr::from_ptr(value.as_ptr()) }.to_string_lossy();
+    let text = text.trim();
+    match text.parse::<i64>() {
+        Ok(v) => Ok(Some(v)),
+        // cfitsio reads "8." or "8.0E0" as an integer too.
+        Err(_) => match text.replace(['D', 'd'], "E").parse::<f64>() {
+            Ok(v) if v.fract() == 0.0 && v.abs() < 9.2e18 => Ok(Some(v as i64)),
+            _ => Err(BAD_INTEGER),
+        },
+    }
+}
+
 /// Checks the current HDU (number `i` from 0; messages count from 1, as FITS does) of `f`
 /// against the file's length.
 fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
@@ -811,22 +850,10 @@ fn check_data_in_file(f: &mut FitsFile, i: usize, path: &Path) -> Result<()> {
         let Ok(name) = CString::new(k) else {
             return default;
         };
-        let mut v: i64 = default;
-        let mut s = 0;
-        // SAFETY: `f` is open; `name` is NUL-terminated; a null comment is allowed.
-        unsafe {
-            fitsio::sys::ffgkyjj(
-                f.as_raw(),
-                name.as_ptr(),
-                &mut v,
-                std::ptr::null_mut(),
-                &mut s,
-            )
-        };
-        match s {
-            0 => v,
-            202 => default, // key not found
-            s => {
+        match integer_key(f, &name) {
+            Ok(Some(v)) => v,
+            Ok(None) => default,
+            Err(s) => {
                 *status = s;
                 default
             }
