@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../crates/dre-core/fuzz"
 # Allocations above 2 GB (-rss_limit_mb, libFuzzer's malloc limit) still stop the run.
 # Leaks are not looked for: cfitsio leaks a buffer of about 1 KB on some error paths of
 # tile-compressed images (imcomp_decompress_tile), which no caller can free.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:detect_leaks=0"
 all="fits_image fits_table ldac psf cube cuts chi"
 if [ "${1:-}" = "--cmin" ]; then
     shift
