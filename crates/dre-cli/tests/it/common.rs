@@ -154,7 +154,7 @@ pub fn write_small_cuts(path: &Path, cuts: &[dre::Cut]) {
     let _writing = hdf5_writing();
     let mut w = dre::CutWriter::create(path, dre::Compression::Low).unwrap();
     for c in cuts {
-        w.add(c).unwrap();
+        w.add(c.clone()).unwrap();
     }
     w.finish().unwrap();
 }

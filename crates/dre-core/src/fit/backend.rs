@@ -141,13 +141,14 @@ impl Fitter for CpuFitter {
         }
         // Reuse the old convolved buffer, so that at most two cubes are ever held.
         let mut cube = match self.convolved.take() {
-            Some((_, mut c)) => {
-                c.data.copy_from_slice(&self.raw.data);
-                c
-            }
-            None => self.raw.clone(),
+            Some((_, c)) => c,
+            // Zeroed pages are mapped as the threads of the convolution first write them.
+            None => ModelCube {
+                grid: self.raw.grid.clone(),
+                data: vec![0.0; self.raw.data.len()],
+            },
         };
-        convolve_cube(&mut cube, psf, &self.twins)?;
+        convolve_cube(&self.raw, &mut cube, psf, &self.twins)?;
         self.convolved = Some((psf.clone(), cube));
         Ok(true)
     }

@@ -129,8 +129,20 @@ impl Convolver {
 
     /// Convolves one BOX x BOX stamp in place.
     pub fn convolve(&self, stamp: &mut [f32], s: &mut Scratch) {
+        self.forward(stamp, self.boxsize, self.boxsize, s);
+        self.inverse(stamp, s);
+    }
+
+    /// Convolves the BOX x BOX stamp `src` into `dst`.
+    pub fn convolve_into(&self, src: &[f32], dst: &mut [f32], s: &mut Scratch) {
+        self.forward(src, self.boxsize, self.boxsize, s);
+        self.inverse(dst, s);
+    }
+
+    /// Multiplies `s.spec` by the PSF's spectrum and writes the 'same' window of its inverse
+    /// transform into `stamp`.
+    fn inverse(&self, stamp: &mut [f32], s: &mut Scratch) {
         let (b, ny) = (self.boxsize, self.ny);
-        self.forward(stamp, b, b, s);
         for (v, h) in s.spec.iter_mut().zip(&self.psf_hat) {
             *v *= h;
         }
@@ -156,18 +168,29 @@ impl Convolver {
     }
 }
 
-/// Convolves every stamp of the cube in place, in parallel on the current rayon pool; twin
-/// stamps (the same image) are convolved once and copied.
-pub(crate) fn convolve_cube(cube: &mut ModelCube, psf: &Psf, twins: &Twins) -> Result<()> {
-    let conv = Convolver::new(psf, cube.grid.boxsize)?;
-    let len = cube.grid.stamp_len();
-    cube.data
+/// Convolves every stamp of `raw` into `out` (a cube of the same grid), in parallel on the
+/// current rayon pool; twin stamps (the same image) are convolved once and copied. Out of
+/// place, so that no serial copy of the raw cube precedes each new PSF.
+pub(crate) fn convolve_cube(
+    raw: &ModelCube,
+    out: &mut ModelCube,
+    psf: &Psf,
+    twins: &Twins,
+) -> Result<()> {
+    let conv = Convolver::new(psf, raw.grid.boxsize)?;
+    let len = raw.grid.stamp_len();
+    debug_assert_eq!(raw.data.len(), out.data.len());
+    out.data
         .par_chunks_mut(len)
+        .zip(raw.data.par_chunks(len))
         .enumerate()
         .with_min_len(4)
         .filter(|(k, _)| twins.is_first(*k))
-        .for_each_init(|| conv.scratch(), |s, (_, stamp)| conv.convolve(stamp, s));
-    twins.fill(&mut cube.data, len);
+        .for_each_init(
+            || conv.scratch(),
+            |s, (_, (dst, src))| conv.convolve_into(src, dst, s),
+        );
+    twins.fill(&mut out.data, len);
     Ok(())
 }
 

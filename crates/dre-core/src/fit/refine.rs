@@ -174,6 +174,61 @@ impl Window {
             *wm = p;
         }
     }
+
+    /// The weights at `u` and their first and second derivatives in `u`: `w` (n), `wa`
+    /// (d x n, row a = dw/du_a) and `wab` (d x d x n).
+    fn weight_derivatives(&self, u: &[f64]) -> Derivs {
+        const CURV: [f64; 3] = [1.0, -2.0, 1.0];
+        let d = u.len();
+        let n = self.len();
+        let l: Vec<[f64; 3]> = u
+            .iter()
+            .map(|&x| [0.5 * x * (x - 1.0), 1.0 - x * x, 0.5 * x * (x + 1.0)])
+            .collect();
+        let dl: Vec<[f64; 3]> = u.iter().map(|&x| [x - 0.5, -2.0 * x, x + 0.5]).collect();
+        let mut out = Derivs {
+            w: vec![0.0; n],
+            wa: vec![0.0; d * n],
+            wab: vec![0.0; d * d * n],
+        };
+        let mut c = [0usize; 4];
+        for m in 0..n {
+            let mut code = m;
+            for cj in c.iter_mut().take(d) {
+                *cj = code % 3;
+                code /= 3;
+            }
+            // The product of the values over the axes other than those in `skip`.
+            let others = |skip: &[usize]| {
+                (0..d)
+                    .filter(|j| !skip.contains(j))
+                    .map(|j| l[j][c[j]])
+                    .product::<f64>()
+            };
+            out.w[m] = others(&[]);
+            for a in 0..d {
+                out.wa[a * n + m] = dl[a][c[a]] * others(&[a]);
+                out.wab[(a * d + a) * n + m] = CURV[c[a]] * others(&[a]);
+                for b in 0..a {
+                    let v = dl[a][c[a]] * dl[b][c[b]] * others(&[a, b]);
+                    out.wab[(a * d + b) * n + m] = v;
+                    out.wab[(b * d + a) * n + m] = v;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Interpolation weights and their derivatives ([`Window::weight_derivatives`]).
+struct Derivs {
+    w: Vec<f64>,
+    wa: Vec<f64>,
+    wab: Vec<f64>,
+}
+
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| a * b).sum()
 }
 
 /// The flat indices of the convolved models [`refine`] interpolates between for the chi
@@ -252,38 +307,67 @@ impl Gram {
         gram
     }
 
-    /// The scaled model s w at interpolation weights `w`.
-    fn scaled(&self, mut w: Vec<f64>) -> Vec<f64> {
-        let fw: f64 = w.iter().zip(&self.f).map(|(a, b)| a * b).sum();
-        let s = self.flux / fw;
-        w.iter_mut().for_each(|x| *x *= s);
-        w
+    /// G x.
+    fn times(&self, x: &[f64]) -> Vec<f64> {
+        self.g.chunks_exact(self.n).map(|row| dot(row, x)).collect()
+    }
+
+    /// The chi-square's gradient and Hessian in `u` from the weights' derivatives `dw`
+    /// (exact: chi2 = c - 2 flux B / F + flux^2 Q / F^2 with B = w.b, F = w.f, Q = w.G.w).
+    fn derivatives(&self, dw: &Derivs, d: usize) -> (Vec<f64>, Vec<f64>) {
+        let n = self.n;
+        let row = |a: usize| &dw.wa[a * n..(a + 1) * n];
+        let pair = |a: usize, b: usize| &dw.wab[(a * d + b) * n..(a * d + b + 1) * n];
+        let gw = self.times(&dw.w);
+        let gwa: Vec<Vec<f64>> = (0..d).map(|a| self.times(row(a))).collect();
+        let (f, b, q) = (dot(&dw.w, &self.f), dot(&dw.w, &self.b), dot(&dw.w, &gw));
+        let fa: Vec<f64> = (0..d).map(|a| dot(row(a), &self.f)).collect();
+        let ba: Vec<f64> = (0..d).map(|a| dot(row(a), &self.b)).collect();
+        let qa: Vec<f64> = (0..d).map(|a| 2.0 * dot(row(a), &gw)).collect();
+        let (phi, r) = (self.flux, 1.0 / f);
+        let grad = (0..d)
+            .map(|a| {
+                let t1 = ba[a] * r - b * r * r * fa[a];
+                let t2 = qa[a] * r * r - 2.0 * q * r.powi(3) * fa[a];
+                -2.0 * phi * t1 + phi * phi * t2
+            })
+            .collect();
+        let mut hess = vec![0.0; d * d];
+        for a in 0..d {
+            for c in 0..=a {
+                let wab = pair(a, c);
+                let (fab, bab) = (dot(wab, &self.f), dot(wab, &self.b));
+                let qab = 2.0 * (dot(wab, &gw) + dot(row(a), &gwa[c]));
+                let t1 = bab * r - (ba[a] * fa[c] + ba[c] * fa[a] + b * fab) * r * r
+                    + 2.0 * b * fa[a] * fa[c] * r.powi(3);
+                let t2 = qab * r * r - 2.0 * (qa[a] * fa[c] + qa[c] * fa[a] + q * fab) * r.powi(3)
+                    + 6.0 * q * fa[a] * fa[c] * r.powi(4);
+                let v = -2.0 * phi * t1 + phi * phi * t2;
+                hess[a * d + c] = v;
+                hess[c * d + a] = v;
+            }
+        }
+        (grad, hess)
     }
 
     /// The Gauss-Newton Hessian 2 J^T V^-1 J of the chi-square, J the derivatives of the
-    /// scaled model `z(u)` at `u`: the curvature the data give, without the residual's
+    /// scaled model s w (s = flux / F): the curvature the data give, without the residual's
     /// (which here is mostly the interpolation's own error, not information).
-    fn gauss_newton(&self, z: &dyn Fn(&[f64]) -> Vec<f64>, u: &[f64]) -> Vec<f64> {
-        let (d, n) = (u.len(), self.n);
+    fn gauss_newton(&self, dw: &Derivs, d: usize) -> Vec<f64> {
+        let n = self.n;
+        let (s, f) = (self.flux / dot(&dw.w, &self.f), dot(&dw.w, &self.f));
         let jac: Vec<Vec<f64>> = (0..d)
             .map(|a| {
-                let (mut p, mut m) = (u.to_vec(), u.to_vec());
-                p[a] += FD_STEP;
-                m[a] -= FD_STEP;
-                let (zp, zm) = (z(&p), z(&m));
-                zp.iter()
-                    .zip(&zm)
-                    .map(|(x, y)| (x - y) / (2.0 * FD_STEP))
-                    .collect()
+                let wa = &dw.wa[a * n..(a + 1) * n];
+                let sa = -s * dot(wa, &self.f) / f;
+                wa.iter().zip(&dw.w).map(|(x, w)| sa * w + s * x).collect()
             })
             .collect();
+        let gj: Vec<Vec<f64>> = jac.iter().map(|j| self.times(j)).collect();
         let mut h = vec![0.0; d * d];
         for a in 0..d {
-            let gj: Vec<f64> = (0..n)
-                .map(|j| (0..n).map(|k| self.g[j * n + k] * jac[a][k]).sum())
-                .collect();
             for b in 0..d {
-                h[b * d + a] = 2.0 * jac[b].iter().zip(&gj).map(|(x, y)| x * y).sum::<f64>();
+                h[b * d + a] = 2.0 * dot(&jac[b], &gj[a]);
             }
         }
         h
@@ -305,46 +389,20 @@ impl Gram {
 /// 1400 steps).
 const MIN_CURVATURE: f64 = 1e-6;
 
-/// Step of the finite differences, in grid steps.
-const FD_STEP: f64 = 1e-3;
-
-/// Gradient and Hessian of `f` at `u` by central differences.
-fn derivatives(f: &dyn Fn(&[f64]) -> f64, u: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let d = u.len();
-    let h = FD_STEP;
-    let at = |moves: &[(usize, f64)]| {
-        let mut x = u.to_vec();
-        for &(a, dx) in moves {
-            x[a] += dx;
-        }
-        f(&x)
-    };
-    let f0 = f(u);
-    let mut g = vec![0.0; d];
-    let mut hess = vec![0.0; d * d];
-    for a in 0..d {
-        let (p, m) = (at(&[(a, h)]), at(&[(a, -h)]));
-        g[a] = (p - m) / (2.0 * h);
-        hess[a * d + a] = (p - 2.0 * f0 + m) / (h * h);
-        for b in 0..a {
-            let v = (at(&[(a, h), (b, h)]) - at(&[(a, h), (b, -h)]) - at(&[(a, -h), (b, h)])
-                + at(&[(a, -h), (b, -h)]))
-                / (4.0 * h * h);
-            hess[a * d + b] = v;
-            hess[b * d + a] = v;
-        }
-    }
-    (g, hess)
-}
-
-/// Minimum of `f` over the box `lo..hi` from `u`: Newton steps (gradient steps where the
+/// Minimum of `f` (gradient and Hessian `derivatives`) over the box `lo..hi` from `u`: Newton steps (gradient steps where the
 /// Hessian is not positive definite), at most half a grid step each, projected on the box
 /// and halved until `f` decreases.
-fn minimise(f: &dyn Fn(&[f64]) -> f64, mut u: Vec<f64>, lo: &[f64], hi: &[f64]) -> Vec<f64> {
+fn minimise(
+    f: &dyn Fn(&[f64]) -> f64,
+    derivatives: &dyn Fn(&[f64]) -> (Vec<f64>, Vec<f64>),
+    mut u: Vec<f64>,
+    lo: &[f64],
+    hi: &[f64],
+) -> Vec<f64> {
     let d = u.len();
     let mut fu = f(&u);
     for _ in 0..50 {
-        let (g, h) = derivatives(f, &u);
+        let (g, h) = derivatives(&u);
         let newton = if positive_definite(&h, d) {
             invert(&h, d).map(|inv| {
                 (0..d)
@@ -450,19 +508,16 @@ pub fn refine(chi: &[f32], grid: &Grid, obj: &Prepared, models: &[&[f32]]) -> Op
             win.weights(u, &mut w);
             gram.chi2(&w)
         };
-        let u = minimise(&chi2, start, &vec![-1.0; d], &vec![1.0; d]);
-        let (_, h) = derivatives(&chi2, &u);
+        let derivatives = |u: &[f64]| gram.derivatives(&win.weight_derivatives(u), d);
+        let u = minimise(&chi2, &derivatives, start, &vec![-1.0; d], &vec![1.0; d]);
+        let dw = win.weight_derivatives(&u);
+        let (_, h) = gram.derivatives(&dw, d);
         let low = chi2(&u);
         // A curvature within the differences' rounding (chi2 = c - ..., c up to (S/N)^2)
         // is no curvature: the data do not constrain that axis.
         let floor = MIN_CURVATURE + 1e-8 * gram.c.abs();
         let curved = (0..d).all(|j| h[j * d + j] > floor);
-        let z = |u: &[f64]| {
-            let mut w = vec![0.0; gram.n];
-            win.weights(u, &mut w);
-            gram.scaled(w)
-        };
-        let hgn = gram.gauss_newton(&z, &u);
+        let hgn = gram.gauss_newton(&dw, d);
         let ok = curved && positive_definite(&h, d) && low.is_finite();
         match invert(&hgn, d).filter(|_| ok && positive_definite(&hgn, d)) {
             Some(inv) => {
@@ -574,7 +629,7 @@ mod tests {
     use crate::io::cuts::Cut;
     use crate::model::cube::{ModelCube, Twins};
     use rand::SeedableRng;
-    use rand_distr::{Distribution, Normal};
+    use rand_distr::{Distribution, Normal, Uniform};
     use std::path::Path;
 
     const B: usize = 24;
@@ -716,6 +771,99 @@ mod tests {
                 mean.abs() < 0.5 && sd > lo && sd < hi,
                 "mean {mean} sd {sd}"
             );
+        }
+    }
+
+    /// The exact gradient and Hessians against central differences of the chi-square and
+    /// of the scaled model, on a random positive definite quadratic form, in 1 to 4 axes.
+    #[test]
+    fn exact_derivatives_match_finite_differences() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut uniform = |lo: f64, hi: f64| Uniform::new(lo, hi).unwrap().sample(&mut rng);
+        for d in 1..=4 {
+            let win = Window {
+                best: [0; 4],
+                active: (0..d).collect(),
+                centre: [1; 4],
+                period: [None; 4],
+            };
+            let n = win.len();
+            let a: Vec<f64> = (0..n * n).map(|_| uniform(-1.0, 1.0)).collect();
+            let mut g = vec![0.0; n * n];
+            for j in 0..n {
+                for k in 0..n {
+                    g[j * n + k] = (0..n).map(|i| a[i * n + j] * a[i * n + k]).sum::<f64>()
+                        + if j == k { 1.0 } else { 0.0 };
+                }
+            }
+            let gram = Gram {
+                n,
+                g,
+                b: (0..n).map(|_| uniform(0.5, 1.5)).collect(),
+                c: 40.0,
+                f: (0..n).map(|_| uniform(0.8, 1.2)).collect(),
+                flux: 2.0,
+            };
+            let u: Vec<f64> = (0..d).map(|_| uniform(-0.6, 0.6)).collect();
+            let chi2 = |u: &[f64]| {
+                let mut w = vec![0.0; n];
+                win.weights(u, &mut w);
+                gram.chi2(&w)
+            };
+            let at = |moves: &[(usize, f64)]| {
+                let mut x = u.clone();
+                for &(a, dx) in moves {
+                    x[a] += dx;
+                }
+                x
+            };
+            let h = 1e-4;
+            let (grad, hess) = gram.derivatives(&win.weight_derivatives(&u), d);
+            let scale = hess.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for a in 0..d {
+                let fd = (chi2(&at(&[(a, h)])) - chi2(&at(&[(a, -h)]))) / (2.0 * h);
+                assert!(
+                    (grad[a] - fd).abs() < 1e-5 * scale,
+                    "d {d} grad {a}: {} vs {fd}",
+                    grad[a]
+                );
+                for b in 0..d {
+                    let fd = (chi2(&at(&[(a, h), (b, h)]))
+                        - chi2(&at(&[(a, h), (b, -h)]))
+                        - chi2(&at(&[(a, -h), (b, h)]))
+                        + chi2(&at(&[(a, -h), (b, -h)])))
+                        / (4.0 * h * h);
+                    let got = hess[a * d + b];
+                    assert!(
+                        (got - fd).abs() < 1e-4 * scale,
+                        "d {d} hess {a} {b}: {got} vs {fd}"
+                    );
+                }
+            }
+            // Gauss-Newton: 2 J^T G J with J the differences of the scaled model s w.
+            let z = |u: &[f64]| {
+                let mut w = vec![0.0; n];
+                win.weights(u, &mut w);
+                let s = gram.flux / dot(&w, &gram.f);
+                w.iter().map(|x| s * x).collect::<Vec<f64>>()
+            };
+            let jac: Vec<Vec<f64>> = (0..d)
+                .map(|a| {
+                    let (p, m) = (z(&at(&[(a, h)])), z(&at(&[(a, -h)])));
+                    p.iter().zip(&m).map(|(x, y)| (x - y) / (2.0 * h)).collect()
+                })
+                .collect();
+            let hgn = gram.gauss_newton(&win.weight_derivatives(&u), d);
+            for a in 0..d {
+                for b in 0..d {
+                    let want = 2.0 * dot(&jac[a], &gram.times(&jac[b]));
+                    let got = hgn[a * d + b];
+                    assert!(
+                        (got - want).abs() < 1e-6 * want.abs().max(1.0),
+                        "{got} vs {want}"
+                    );
+                }
+            }
         }
     }
 

@@ -504,7 +504,7 @@ mod tests {
         let gzip = dir.path().join("gzip_cuts.h5");
         let mut w = CutWriter::create(&gzip, Compression::Medium).unwrap();
         for k in 1..=3 {
-            w.add(&cut(k)).unwrap();
+            w.add(cut(k)).unwrap();
         }
         w.finish().unwrap();
         corrupt(&gzip, "00_0002/rms", 0);

@@ -9,6 +9,7 @@ use hdf5::types::{FloatSize, TypeDescriptor};
 use ndarray::ArrayView2;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::Mutex;
 
 /// One object's cut: three square images of `size` x `size` pixels, row-major.
@@ -331,10 +332,15 @@ pub struct CutWriter {
     compression: Compression,
     /// Cuts to gzip together on the thread pool, then write in order.
     queue: Vec<Cut>,
+    /// The batch being deflated on the thread pool while the caller cuts the next one.
+    deflating: Option<mpsc::Receiver<Result<Deflated>>>,
 }
 
 /// Cuts deflated together on the thread pool (3 x 64 KiB each at the default box size).
 const CUT_BATCH: usize = 64;
+
+/// A batch of cuts and their deflated `obj`, `seg` and `rms`.
+type Deflated = Vec<(Cut, [Vec<u8>; 3])>;
 
 /// The bytes of float32 values as HDF5 stores them (the file type is the native one).
 #[cfg(test)]
@@ -349,6 +355,26 @@ pub(crate) fn f32_as_bytes(v: &[f32]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
+/// Deflates a batch of cuts in parallel on the thread pool.
+fn deflate_batch(batch: Vec<Cut>, compression: Compression, path: &Path) -> Result<Deflated> {
+    use crate::io::compression::deflate;
+    use rayon::prelude::*;
+    batch
+        .into_par_iter()
+        .map(|c| {
+            let level = compression.gzip_level::<f32>(c.size * c.size).unwrap_or(4);
+            let z = |b: &[u8]| {
+                deflate(b, level).map_err(|m| {
+                    Error::file(path, format!("could not compress cut {}: {m}", c.name))
+                })
+            };
+            let seg: Vec<u8> = c.seg.iter().map(|&b| u8::from(b)).collect();
+            let packed = [z(f32_as_bytes(&c.obj))?, z(&seg)?, z(f32_as_bytes(&c.rms))?];
+            Ok((c, packed))
+        })
+        .collect()
+}
+
 impl CutWriter {
     /// Starts the cut file `path` (written to a temporary beside it), every dataset
     /// compressed with `compression`.
@@ -361,17 +387,18 @@ impl CutWriter {
             file,
             compression,
             queue: Vec::new(),
+            deflating: None,
         })
     }
 
     /// Writes one object as group `cut.name` holding `obj`, `seg` and `rms` (gzip-compressed
-    /// cuts are queued, deflated on the thread pool and written in order, at the latest by
-    /// [`CutWriter::finish`]).
-    pub fn add(&mut self, cut: &Cut) -> Result<()> {
+    /// cuts are queued and deflated on the thread pool, a batch at a time while the caller
+    /// goes on, and written in order, at the latest by [`CutWriter::finish`]).
+    pub fn add(&mut self, cut: Cut) -> Result<()> {
         let n = cut.size * cut.size;
         if self.compression.gzip_level::<f32>(n).is_none() {
-            self.flush()?;
-            return self.write_now(cut);
+            self.drain()?;
+            return self.write_now(&cut);
         }
         if cut.obj.len() != n || cut.seg.len() != n || cut.rms.len() != n {
             return Err(Error::file(
@@ -379,34 +406,54 @@ impl CutWriter {
                 format!("cut {} is not {1} x {1} pixels", cut.name, cut.size),
             ));
         }
-        self.queue.push(cut.clone());
+        self.queue.push(cut);
         if self.queue.len() >= CUT_BATCH {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Deflates the queued cuts on the thread pool, then writes them in order.
+    /// Starts deflating the queued cuts on the thread pool, then writes the batch deflated
+    /// before them, if any.
     fn flush(&mut self) -> Result<()> {
-        use crate::io::compression::{deflate, write_deflated};
-        use rayon::prelude::*;
-        let queue = std::mem::take(&mut self.queue);
+        let batch = std::mem::take(&mut self.queue);
+        let next = (!batch.is_empty()).then(|| {
+            let (tx, rx) = mpsc::channel();
+            let (compression, path) = (self.compression, self.pending.dest().to_path_buf());
+            rayon::spawn(move || {
+                // The receiver is gone only when the writer was dropped on an error.
+                let _ = tx.send(deflate_batch(batch, compression, &path));
+            });
+            rx
+        });
+        let previous = std::mem::replace(&mut self.deflating, next);
+        match previous {
+            Some(rx) => self.write_deflated(rx),
+            None => Ok(()),
+        }
+    }
+
+    /// Deflates and writes every cut queued so far.
+    fn drain(&mut self) -> Result<()> {
+        self.flush()?;
+        match self.deflating.take() {
+            Some(rx) => self.write_deflated(rx),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for a deflated batch and writes it.
+    fn write_deflated(&mut self, rx: mpsc::Receiver<Result<Deflated>>) -> Result<()> {
+        use crate::io::compression::write_deflated;
         let path = self.pending.dest().to_path_buf();
+        let batch = rx.recv().map_err(|_| {
+            Error::file(
+                &path,
+                "the compression of a batch of cuts stopped".to_string(),
+            )
+        })??;
         let compression = self.compression;
-        let packed = queue
-            .par_iter()
-            .map(|c| {
-                let level = compression.gzip_level::<f32>(c.size * c.size).unwrap_or(4);
-                let z = |b: &[u8]| {
-                    deflate(b, level).map_err(|m| {
-                        Error::file(&path, format!("could not compress cut {}: {m}", c.name))
-                    })
-                };
-                let seg: Vec<u8> = c.seg.iter().map(|&b| u8::from(b)).collect();
-                Ok([z(f32_as_bytes(&c.obj))?, z(&seg)?, z(f32_as_bytes(&c.rms))?])
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (c, [obj, seg, rms]) in queue.iter().zip(packed) {
+        for (c, [obj, seg, rms]) in batch {
             let shape = [c.size, c.size];
             let g = self
                 .file
@@ -449,7 +496,7 @@ impl CutWriter {
 
     /// Closes the file and renames it into place.
     pub fn finish(mut self) -> Result<()> {
-        self.flush()?;
+        self.drain()?;
         let CutWriter { pending, file, .. } = self;
         file.close()
             .map_err(|e| h5_write_error(pending.dest(), e))?;
@@ -479,7 +526,7 @@ mod tests {
                 rms: vec![1.0; 16],
             };
             let mut w = CutWriter::create(&path, c).unwrap();
-            w.add(&cut).unwrap();
+            w.add(cut.clone()).unwrap();
             w.finish().unwrap();
             let r = CutReader::open(&path).unwrap();
             assert_eq!(r.names(), ["00_0007"]);
@@ -509,7 +556,7 @@ mod tests {
             let ours = dir.path().join(format!("{c:?}_ours.h5"));
             let mut w = CutWriter::create(&ours, c).unwrap();
             for cut in &cuts {
-                w.add(cut).unwrap();
+                w.add(cut.clone()).unwrap();
             }
             w.finish().unwrap();
 

@@ -258,14 +258,19 @@ impl ModelCube {
 
 /// What is wrong with one model's pixels, if anything.
 fn model_fault(m: &[f32]) -> Option<String> {
-    let bad = m.iter().filter(|v| !v.is_finite()).count();
+    // One pass over the cube (it is read once per run; three passes were 5 % of a run).
+    let (mut bad, mut zeros, mut sum) = (0usize, 0usize, 0.0f64);
+    for &v in m {
+        bad += usize::from(!v.is_finite());
+        zeros += usize::from(v == 0.0);
+        sum += v as f64;
+    }
     if bad > 0 {
         return Some(format!("{bad} non-finite pixels (NaN or Inf)"));
     }
-    if m.iter().all(|&v| v == 0.0) {
+    if zeros == m.len() {
         return Some("every pixel is zero".into());
     }
-    let sum: f64 = m.iter().map(|&v| v as f64).sum();
     (sum <= 0.0).then(|| format!("its pixels sum to {sum:e}, not a positive flux"))
 }
 

@@ -232,7 +232,7 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
             let name = object_name(*ext as u32, catalog.number[row]);
             match imgs.cut(&window, catalog.number[row], name, opts, inputs, &mut notes)? {
                 Ok(c) => {
-                    writer.add(&c)?;
+                    writer.add(c)?;
                     cut += 1;
                 }
                 Err(reason) => reason.count(&mut skipped),

@@ -128,7 +128,7 @@ fn hdf5_names_are_literal() {
             rms: vec![2.0; 16],
         };
         let mut w = CutWriter::create(&path, Compression::None).unwrap();
-        w.add(&cut).unwrap();
+        w.add(cut.clone()).unwrap();
         w.finish().unwrap();
         assert_eq!(
             CutReader::open(&path).unwrap().read("00_0001").unwrap(),
@@ -505,7 +505,7 @@ fn corrupted_cut_file(path: &Path) {
     };
     let mut w = CutWriter::create(path, Compression::Medium).unwrap();
     for n in ["00_0001", "00_0002", "00_0003"] {
-        w.add(&cut(n)).unwrap();
+        w.add(cut(n)).unwrap();
     }
     w.finish().unwrap();
     let (addr, size) = {
@@ -667,7 +667,7 @@ fn a_full_disk_fails_every_writer_and_leaves_nothing() {
     let write_cuts = || -> dre::Result<()> {
         let mut w = CutWriter::create(&cuts, Compression::None)?;
         for k in 0..4 {
-            w.add(&Cut {
+            w.add(Cut {
                 name: format!("00_{k:04}"),
                 size: 32,
                 obj: vec![k as f32; 1024],

@@ -1129,8 +1129,8 @@ mod seeds {
         ] {
             let path = dir.join(format!("w-{name}"));
             let mut w = CutWriter::create(&path, c).unwrap();
-            w.add(&small_cut("01_0001", 6)).unwrap();
-            w.add(&small_cut("01_0002", 6)).unwrap();
+            w.add(small_cut("01_0001", 6)).unwrap();
+            w.add(small_cut("01_0002", 6)).unwrap();
             w.finish().unwrap();
             save(dir, name, &copy_of(&path));
         }
