@@ -11,7 +11,7 @@ mod parallel;
 mod reporter;
 mod shell;
 
-pub use parallel::each_in_parallel;
+pub use parallel::{each_in_parallel, run_items, ItemRun};
 pub use reporter::{Position, Reporter};
 pub use shell::{
     exit_status, init_threads, main, single_dash_longs, Failure, Outcome, Tool, EXIT_FAILED,

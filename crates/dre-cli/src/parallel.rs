@@ -2,7 +2,73 @@
 //! tile per worker thread of the one thread pool (`--cpu N`), so that the work inside a tile
 //! (make_cuts' compression) shares the same threads instead of adding to them.
 
+use crate::Reporter;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+/// What [`run_items`] calls the items of a run, and how it treats them.
+pub struct ItemRun<'a> {
+    /// The tool, for the progress bar and the `--resume` summary line.
+    pub tool: &'a str,
+    /// One item and several, as the lines say them ("tile", "tiles").
+    pub item: &'a str,
+    pub items: &'a str,
+    /// Items asked for by name and not found (already reported): failures too.
+    pub missing: usize,
+    /// `--resume`: items `done_before` says are complete are skipped.
+    pub resume: bool,
+}
+
+/// Runs `work(item, "i/n")` for every item in parallel ([`each_in_parallel`]) with a progress
+/// bar, skipping (with a line) the items `done_before` accepts under `--resume`; an item's
+/// error is reported on its line and the others go on. Ends with the count of failures and,
+/// under `--resume`, of the items skipped. Returns whether every item (and none missing)
+/// succeeded.
+pub fn run_items<T: Sync>(
+    out: &Reporter,
+    run: &ItemRun<'_>,
+    items: &[T],
+    name: impl Fn(&T) -> &str + Sync,
+    done_before: impl Fn(&T) -> bool + Sync,
+    work: impl Fn(&T, &str) -> dre::Result<()> + Sync,
+) -> bool {
+    let total = items.len();
+    out.start_bar(total as u64, run.tool.into());
+    let failed = AtomicUsize::new(0);
+    let skipped = AtomicUsize::new(0);
+    let label = |i: usize| format!("{} {} ({}/{total})", run.item, name(&items[i]), i + 1);
+    each_in_parallel(
+        total,
+        |i| out.working_on(label(i)),
+        |i| {
+            let item = &items[i];
+            let at = format!("{}/{total}", i + 1);
+            if run.resume && done_before(item) {
+                out.info(format!(
+                    "({at}) {}: done before, skipped (--resume)",
+                    name(item)
+                ));
+                skipped.fetch_add(1, Ordering::Relaxed);
+            } else if let Err(e) = work(item, &at) {
+                failed.fetch_add(1, Ordering::Relaxed);
+                out.error(e);
+            }
+            out.done_with(label(i));
+            out.advance(1);
+        },
+    );
+    let failed = failed.into_inner() + run.missing;
+    let ok = out.finish_run(failed, total + run.missing, run.items);
+    if run.resume {
+        out.info(format!(
+            "{}: {total} {}, {} skipped as done before",
+            run.tool,
+            run.items,
+            skipped.into_inner()
+        ));
+    }
+    ok
+}
 
 /// Runs `work(i)` for every `i` in `0..n` on the global thread pool, as many at once as the
 /// pool has threads, started in the order of `i`. `start(i)` is called as item `i` is taken,

@@ -3,10 +3,9 @@
 use clap::Parser;
 use dre::{list_catalogs, Psfex};
 use dre_cli::args::{Quiet, Resume, Threads, Tiles};
-use dre_cli::{each_in_parallel, Failure, Outcome, Reporter, Tool};
+use dre_cli::{run_items, Failure, ItemRun, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Extract one PSF per tile with PSFEx, at the image pixel scale, for dre.
 ///
@@ -112,60 +111,40 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
         Some(f) => out.info(format!("configuration: {}", f.display())),
         None => out.info("configuration: shipped with DRE"),
     }
-    let total = catalogs.len();
-    if total == 0 {
+    if catalogs.is_empty() {
         out.warn(format!(
             "{}: no SExtractor catalogues *_cat.fits",
             args.input.display()
         ));
     }
-    out.start_bar(total as u64, "psfex_dre".into());
-    let failed = AtomicUsize::new(0);
-    let skipped = AtomicUsize::new(0);
-    let label = |i: usize| format!("tile {} ({}/{total})", catalogs[i].name, i + 1);
-    each_in_parallel(
-        total,
-        |i| out.working_on(label(i)),
-        |i| {
-            let cat = &catalogs[i];
-            let at = format!("{}/{total}", i + 1);
-            if args.resume.resume && psfex.up_to_date(cat) {
-                out.info(format!(
-                    "({at}) {}: done before, skipped (--resume)",
-                    cat.name
-                ));
-                skipped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                match psfex.run(cat) {
-                    Ok(r) => {
-                        for w in &r.warnings {
-                            out.warn(format!("{}: {w}", cat.path.display()));
-                        }
-                        out.info(format!(
-                            "({at}) {}: {}/{} stars accepted, FWHM {:.2} px -> {}",
-                            cat.name,
-                            r.accepted,
-                            r.loaded,
-                            r.fwhm,
-                            r.psf.display()
-                        ));
-                    }
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        out.error(e);
-                    }
-                }
+    let run = ItemRun {
+        tool: "psfex_dre",
+        item: "tile",
+        items: "tiles",
+        missing: missing.len(),
+        resume: args.resume.resume,
+    };
+    let ok = run_items(
+        out,
+        &run,
+        &catalogs,
+        |c| &c.name,
+        |c| psfex.up_to_date(c),
+        |cat, at| {
+            let r = psfex.run(cat)?;
+            for w in &r.warnings {
+                out.warn(format!("{}: {w}", cat.path.display()));
             }
-            out.done_with(label(i));
-            out.advance(1);
+            out.info(format!(
+                "({at}) {}: {}/{} stars accepted, FWHM {:.2} px -> {}",
+                cat.name,
+                r.accepted,
+                r.loaded,
+                r.fwhm,
+                r.psf.display()
+            ));
+            Ok(())
         },
     );
-    let (failed, skipped) = (failed.into_inner(), skipped.into_inner());
-    let ok = out.finish_run(failed + missing.len(), total + missing.len(), "tiles");
-    if args.resume.resume {
-        out.info(format!(
-            "psfex_dre: {total} tiles, {skipped} skipped as done before"
-        ));
-    }
     Ok(Outcome::all_ok_if(ok))
 }

@@ -3,10 +3,9 @@
 use clap::{ArgMatches, FromArgMatches, Parser};
 use dre::{pair_images, GainKey, GainMode, SexConfig, SexOptions, Sextractor};
 use dre_cli::args::{Quiet, Resume, Threads, Tiles};
-use dre_cli::{each_in_parallel, Failure, Outcome, Reporter, Tool};
+use dre_cli::{run_items, Failure, ItemRun, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Run SExtractor on every image of a folder, writing what make_cuts, psfex_dre and dre need.
 ///
@@ -211,61 +210,41 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
     for name in &missing {
         out.error(format!("{}: no image {name}", args.input[0].display()));
     }
-    let total = pairing.pairs.len();
-    if total == 0 {
+    if pairing.pairs.is_empty() {
         out.warn(format!("{}: no FITS images", args.input[0].display()));
     }
-    out.start_bar(total as u64, "sex_dre".into());
-    let failed = AtomicUsize::new(0);
-    let skipped = AtomicUsize::new(0);
-    let label = |i: usize| format!("image {} ({}/{total})", pairing.pairs[i].name, i + 1);
-    each_in_parallel(
-        total,
-        |i| out.working_on(label(i)),
-        |i| {
-            let pair = &pairing.pairs[i];
-            let at = format!("{}/{total}", i + 1);
-            if args.resume.resume && sex.up_to_date(pair) {
-                out.info(format!(
-                    "({at}) {}: done before, skipped (--resume)",
-                    pair.name
-                ));
-                skipped.fetch_add(1, Ordering::Relaxed);
-            } else {
-                match sex.run(pair) {
-                    Ok(r) => {
-                        for w in &r.warnings {
-                            out.warn(format!("{}: {w}", pair.measurement.display()));
-                        }
-                        let gain = r.gain.map(|g| format!(", GAIN {g}")).unwrap_or_default();
-                        let det = if pair.is_dual() {
-                            format!(" (detection {})", pair.detection.display())
-                        } else {
-                            String::new()
-                        };
-                        out.info(format!(
-                            "({at}) {}{det}: {} objects{gain} -> {}",
-                            pair.name,
-                            r.objects,
-                            r.catalog.display()
-                        ));
-                    }
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        out.error(e);
-                    }
-                }
+    let run = ItemRun {
+        tool: "sex_dre",
+        item: "image",
+        items: "images",
+        missing: missing.len(),
+        resume: args.resume.resume,
+    };
+    let ok = run_items(
+        out,
+        &run,
+        &pairing.pairs,
+        |p| &p.name,
+        |p| sex.up_to_date(p),
+        |pair, at| {
+            let r = sex.run(pair)?;
+            for w in &r.warnings {
+                out.warn(format!("{}: {w}", pair.measurement.display()));
             }
-            out.done_with(label(i));
-            out.advance(1);
+            let gain = r.gain.map(|g| format!(", GAIN {g}")).unwrap_or_default();
+            let det = if pair.is_dual() {
+                format!(" (detection {})", pair.detection.display())
+            } else {
+                String::new()
+            };
+            out.info(format!(
+                "({at}) {}{det}: {} objects{gain} -> {}",
+                pair.name,
+                r.objects,
+                r.catalog.display()
+            ));
+            Ok(())
         },
     );
-    let (failed, skipped) = (failed.into_inner(), skipped.into_inner());
-    let ok = out.finish_run(failed + missing.len(), total + missing.len(), "images");
-    if args.resume.resume {
-        out.info(format!(
-            "sex_dre: {total} images, {skipped} skipped as done before"
-        ));
-    }
     Ok(Outcome::all_ok_if(ok))
 }
