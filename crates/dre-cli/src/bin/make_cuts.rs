@@ -28,8 +28,9 @@ use std::process::ExitCode;
 /// with the same options is skipped. A second run into the same output folder is refused
 /// while the first runs.
 ///
-/// The cuts are compressed on --cpu N threads (default every core); tiles are cut one
-/// after another. Each tile's file is the same whatever the number of threads.
+/// Tiles are cut one after another: one thread reads a tile's images (each whole, up to
+/// 8192 x 8192 pixels), and --cpu N threads (default every core) make the cuts and compress
+/// them. Each tile's file is the same whatever the number of threads.
 ///
 /// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
 /// tile failed, 2 for bad arguments.
@@ -139,9 +140,9 @@ impl Tool for Args {
         out.start_bar(tiles.len() as u64, "make_cuts".into());
         let mut failed = !missing.is_empty();
         let mut skipped = 0;
-        // Tiles one after another, on this thread: cfitsio, which reads the images, was
-        // seen to hang when tiles were cut on several threads at once (its global lock
-        // left held). The threads compress the cuts.
+        // Tiles one after another, each read on this thread: cfitsio, which reads the
+        // images, was seen to hang when tiles were cut on several threads at once (its
+        // global lock left held). The threads make and compress the cuts.
         for (i, tile) in tiles.iter().enumerate() {
             let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
             out.bar_message(inputs.name.clone());

@@ -1,4 +1,5 @@
-//! One image HDU of a FITS file, read a window at a time (survey tiles can be large).
+//! One image HDU of a FITS file, read whole or a window at a time (survey tiles can be
+//! large).
 
 use crate::error::{Error, Result};
 use crate::io::fits::{checked_hdu, count_hdus, fits_message as message, open_fits};
@@ -67,5 +68,98 @@ impl ImageHdu {
         self.hdu
             .read_region(&mut self.file, &[&x, &y])
             .map_err(|e| Error::file(&self.path, message(e)))
+    }
+
+    /// The whole image, row-major, x fastest: one read, where a window is one per row.
+    pub fn read_all<T>(&mut self) -> Result<Vec<T>>
+    where
+        Vec<T>: ReadImage,
+    {
+        self.hdu
+            .read_image(&mut self.file)
+            .map_err(|e| Error::file(&self.path, message(e)))
+    }
+}
+
+/// An image of a tile as make_cuts reads it: loaded whole when it is small enough (the cuts
+/// are then copied out of memory, and cfitsio is done with before the cutting), else read a
+/// window at a time.
+pub enum Plane<T> {
+    Loaded {
+        data: Vec<T>,
+        width: usize,
+        height: usize,
+    },
+    Windows(ImageHdu),
+}
+
+impl<T: Copy> Plane<T>
+where
+    Vec<T>: ReadImage,
+{
+    /// The image of `hdu`, loaded whole if it has at most `max_pixels` pixels.
+    pub fn new(mut hdu: ImageHdu, max_pixels: usize) -> Result<Self> {
+        if hdu.width.saturating_mul(hdu.height) > max_pixels {
+            return Ok(Plane::Windows(hdu));
+        }
+        let data = hdu.read_all()?;
+        Ok(Plane::Loaded {
+            data,
+            width: hdu.width,
+            height: hdu.height,
+        })
+    }
+
+    /// NAXIS1, NAXIS2.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Plane::Loaded { width, height, .. } => (*width, *height),
+            Plane::Windows(h) => (h.width, h.height),
+        }
+    }
+
+    /// The pixels of `w` (which must lie on the image), row-major, x fastest.
+    pub fn window(&mut self, w: &Window) -> Result<Vec<T>> {
+        match self {
+            Plane::Loaded { data, width, .. } => {
+                let (x0, y0) = (w.x0 as usize, w.y0 as usize);
+                let mut out = Vec::with_capacity(w.size * w.size);
+                for y in y0..y0 + w.size {
+                    out.extend_from_slice(&data[y * *width + x0..y * *width + x0 + w.size]);
+                }
+                Ok(out)
+            }
+            Plane::Windows(h) => h.window(w),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::fits::write_image;
+
+    /// A window out of memory is the window cfitsio reads, for every corner and the middle.
+    #[test]
+    fn loaded_windows_are_the_windows_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("img.fits");
+        let (w, h) = (37usize, 23usize);
+        let data: Vec<f32> = (0..w * h).map(|p| p as f32 * 0.5 - 3.0).collect();
+        write_image(&path, w, h, &data, &[]).unwrap();
+        let mut loaded = Plane::<f32>::new(ImageHdu::open(&path, 1).unwrap(), w * h).unwrap();
+        let mut read = Plane::<f32>::new(ImageHdu::open(&path, 1).unwrap(), w * h - 1).unwrap();
+        assert!(matches!(loaded, Plane::Loaded { .. }) && matches!(read, Plane::Windows(_)));
+        assert_eq!(loaded.size(), (w, h));
+        assert_eq!(read.size(), (w, h));
+        for (x0, y0, size) in [(0, 0, 5), (32, 0, 5), (0, 18, 5), (32, 18, 5), (10, 7, 9)] {
+            let win = Window { x0, y0, size };
+            let got = loaded.window(&win).unwrap();
+            assert_eq!(got, read.window(&win).unwrap(), "{win:?}");
+            // By definition: pixel (x, y) of the window is (x0 + x, y0 + y) of the image.
+            let (x, y) = (size - 1, 1);
+            let want = data[(y0 as usize + y) * w + x0 as usize + x];
+            assert_eq!(got[y * size + x], want);
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::conventions::{fits_to_index, object_name, stamp_centre};
 use crate::error::{AtPath, Error, Result};
 use crate::io::compression::Compression;
 use crate::io::cuts::{Cut, CutWriter};
-use crate::io::image::ImageHdu;
+use crate::io::image::{ImageHdu, Plane};
 use crate::io::table::{read_catalog, Table};
 use crate::layout;
 use crate::output::summary::duplicate_keys;
@@ -15,6 +15,7 @@ use crate::prep::centroid::{centroid, CentroidMode};
 use crate::prep::segment::clean_mask;
 use crate::prep::shift::{shift_cubic, shift_nearest};
 use crate::prep::window::Window;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Keep objects with `min < PARAM < max`.
@@ -221,21 +222,38 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
     let mut cut = 0;
     // SExtractor's catalogue of a multi-extension image is already in extension order.
     for (ext, imgs) in &mut images {
+        let (width, height) = imgs.tile.size();
+        let mut chosen = Vec::new();
         for row in (0..catalog.len()).filter(|&r| catalog.ext[r] == *ext) {
-            let window = match select(&catalog, row, imgs.tile.width, imgs.tile.height, opts) {
-                Ok(w) => w,
-                Err(reason) => {
-                    reason.count(&mut skipped);
-                    continue;
-                }
-            };
-            let name = object_name(*ext as u32, catalog.number[row]);
-            match imgs.cut(&window, catalog.number[row], name, opts, inputs, &mut notes)? {
-                Ok(c) => {
-                    writer.add(c)?;
-                    cut += 1;
-                }
+            match select(&catalog, row, width, height, opts) {
+                Ok(w) => chosen.push((row, w)),
                 Err(reason) => reason.count(&mut skipped),
+            }
+        }
+        // The windows are read in order (cfitsio stays on this thread), the cuts made from
+        // them on the thread pool, and written in order.
+        for batch in chosen.chunks(CUT_BATCH) {
+            let raws = batch
+                .iter()
+                .map(|(row, w)| imgs.read(w).map(|r| (*row, *w, r)))
+                .collect::<Result<Vec<_>>>()?;
+            let made: Vec<_> = raws
+                .into_par_iter()
+                .map(|(row, w, raw)| {
+                    let number = catalog.number[row];
+                    let name = object_name(*ext as u32, number);
+                    raw.cut(&w, number, name, opts, inputs)
+                })
+                .collect();
+            for (made, note) in made {
+                notes.add(note);
+                match made {
+                    Ok(c) => {
+                        writer.add(c)?;
+                        cut += 1;
+                    }
+                    Err(reason) => reason.count(&mut skipped),
+                }
             }
         }
     }
@@ -261,7 +279,21 @@ struct Notes {
     nan_data: Vec<String>,
 }
 
+/// What one object's check images held, for [`Notes`].
+#[derive(Default)]
+struct ObjectNote {
+    refused: Option<String>,
+    bad_rms: Option<String>,
+    nan_data: Option<String>,
+}
+
 impl Notes {
+    fn add(&mut self, n: ObjectNote) {
+        self.refused.extend(n.refused);
+        self.bad_rms.extend(n.bad_rms);
+        self.nan_data.extend(n.nan_data);
+    }
+
     fn into_warnings(self, inputs: &TileInputs) -> Vec<String> {
         let mut out = self.refused;
         let few = |names: &[String]| {
@@ -438,59 +470,91 @@ fn select(
 
 /// The four images of one extension of a tile.
 struct TileImages {
-    tile: ImageHdu,
-    nb: ImageHdu,
-    rms: ImageHdu,
-    seg: ImageHdu,
+    tile: Plane<f32>,
+    nb: Plane<f32>,
+    rms: Plane<f32>,
+    seg: Plane<i64>,
+}
+
+/// Images of at most this many pixels are read whole (20 bytes a pixel for the four: 1.3 GB
+/// at this size, 8192 x 8192); larger ones a window at a time.
+const WHOLE_IMAGE_PIXELS: usize = 1 << 26;
+
+/// Objects read, then cut on the thread pool, together.
+const CUT_BATCH: usize = 64;
+
+/// One object's windows of the four images.
+struct RawCut {
+    science: Vec<f32>,
+    obj: Vec<f32>,
+    rms: Vec<f32>,
+    labels: Vec<i64>,
 }
 
 impl TileImages {
     fn open(inputs: &TileInputs, ext: usize) -> Result<Self> {
         let tile = ImageHdu::open(&inputs.tile, ext)?;
+        let (width, height) = (tile.width, tile.height);
         let check = |path: &Path| -> Result<ImageHdu> {
             let img = ImageHdu::open(path, ext)?;
-            if (img.width, img.height) != (tile.width, tile.height) {
+            if (img.width, img.height) != (width, height) {
                 return Err(Error::file(
                     path,
                     format!(
-                        "image is {}x{}, the tile {}x{}",
-                        img.width, img.height, tile.width, tile.height
+                        "image is {}x{}, the tile {width}x{height}",
+                        img.width, img.height
                     ),
                 ));
             }
             Ok(img)
         };
+        let (nb, rms, seg) = (check(&inputs.nb)?, check(&inputs.rms)?, check(&inputs.seg)?);
         Ok(TileImages {
-            nb: check(&inputs.nb)?,
-            rms: check(&inputs.rms)?,
-            seg: check(&inputs.seg)?,
-            tile,
+            tile: Plane::new(tile, WHOLE_IMAGE_PIXELS)?,
+            nb: Plane::new(nb, WHOLE_IMAGE_PIXELS)?,
+            rms: Plane::new(rms, WHOLE_IMAGE_PIXELS)?,
+            seg: Plane::new(seg, WHOLE_IMAGE_PIXELS)?,
         })
     }
 
+    fn read(&mut self, window: &Window) -> Result<RawCut> {
+        Ok(RawCut {
+            science: self.tile.window(window)?,
+            obj: self.nb.window(window)?,
+            rms: self.rms.window(window)?,
+            labels: self.seg.window(window)?,
+        })
+    }
+}
+
+impl RawCut {
+    /// The cut of object `number` (named `name`) from its windows, or why there is none,
+    /// and what its check images held.
     fn cut(
-        &mut self,
+        self,
         window: &Window,
         number: u64,
         name: String,
         opts: &CutOptions,
         inputs: &TileInputs,
-        notes: &mut Notes,
-    ) -> Result<std::result::Result<Cut, Reject>> {
-        let science: Vec<f32> = self.tile.window(window)?;
-        if sum_is_nan(&science) {
-            return Ok(Err(Reject::Nan));
+    ) -> (std::result::Result<Cut, Reject>, ObjectNote) {
+        let mut note = ObjectNote::default();
+        if sum_is_nan(&self.science) {
+            return (Err(Reject::Nan), note);
         }
         let size = window.size;
-        let mut obj: Vec<f32> = self.nb.window(window)?;
-        let mut rms: Vec<f32> = self.rms.window(window)?;
-        let labels: Vec<i64> = self.seg.window(window)?;
+        let RawCut {
+            mut obj,
+            mut rms,
+            labels,
+            ..
+        } = self;
         let mut seg: Vec<bool> = labels.iter().map(|&l| l == number as i64).collect();
         clean_mask(&mut seg, size);
         if let Some(mode) = opts.centroids {
             let outside: Vec<bool> = seg.iter().map(|&s| !s).collect();
             let Some((cx, cy)) = centroid(&obj, &outside, size, mode) else {
-                return Ok(Err(Reject::NoCentroid));
+                return (Err(Reject::NoCentroid), note);
             };
             let centre = stamp_centre(size);
             let (dx, dy) = (centre - cx, centre - cy);
@@ -531,25 +595,26 @@ impl TileImages {
             None
         };
         if let Some((file, why)) = refuse {
-            notes.refused.push(format!(
+            note.refused = Some(format!(
                 "{}: object {name}: {why}: left out",
                 file.display()
             ));
-            return Ok(Err(Reject::Unusable));
+            return (Err(Reject::Unusable), note);
         }
         if noise.iter().any(|&r| !rms_ok(r)) {
-            notes.bad_rms.push(name.clone());
+            note.bad_rms = Some(name.clone());
         }
         if data.iter().any(|d| d.is_nan()) {
-            notes.nan_data.push(name.clone());
+            note.nan_data = Some(name.clone());
         }
-        Ok(Ok(Cut {
+        let cut = Cut {
             name,
             size,
             obj,
             seg,
             rms,
-        }))
+        };
+        (Ok(cut), note)
     }
 }
 
