@@ -9,7 +9,7 @@
 //! every file HDF5 can describe.
 
 use crate::error::{Error, Result};
-use crate::io::image::ImageHdu;
+use crate::io::image::{ImageHdu, Plane};
 use crate::prep::window::Window;
 use crate::{read_catalog, read_chi, read_cube, read_grid, read_psf, CutReader};
 use std::path::{Path, PathBuf};
@@ -127,25 +127,32 @@ fn either<A, B>(first: Result<A>, second: Result<B>) -> Result<()> {
 
 /// Opens image extension `ext` of `path` as `make_cuts` opens a tile and reads the windows
 /// of side `size` (at most the image's) at its centre and two corners, as float32 (science,
-/// rms) and int64 (segmentation). Returns the number of pixels read.
+/// rms) and int64 (segmentation), both ways make_cuts reads them: out of the image read
+/// whole, and a window at a time. Returns the number of pixels read.
 pub fn image_windows(path: &Path, ext: usize, size: usize) -> Result<usize> {
-    let mut img = ImageHdu::open(path, ext)?;
-    let size = size.min(img.width).min(img.height);
-    if size == 0 {
-        return Ok(0);
-    }
-    let (w, h) = (img.width as f64, img.height as f64);
-    let half = size as f64 / 2.0;
     let mut read = 0;
-    for (x, y) in [(w / 2.0, h / 2.0), (half, half), (w - half, h - half)] {
-        let win = Window::centred(x, y, size);
-        if !win.fits_in(img.width, img.height) {
-            continue;
-        }
-        read += img.window::<f32>(&win)?.len();
+    for max_pixels in [usize::MAX, 0] {
+        let mut img = Plane::<f32>::new(ImageHdu::open(path, ext)?, max_pixels)?;
         // As a segmentation map; cfitsio cannot read a quantised float image tile-compressed
         // as integers (status 414), an error a valid science image may give here.
-        read += img.window::<i64>(&win).map_or(0, |v| v.len());
+        let mut seg = ImageHdu::open(path, ext).and_then(|h| Plane::<i64>::new(h, max_pixels));
+        let (width, height) = img.size();
+        let size = size.min(width).min(height);
+        if size == 0 {
+            return Ok(0);
+        }
+        let (w, h) = (width as f64, height as f64);
+        let half = size as f64 / 2.0;
+        for (x, y) in [(w / 2.0, h / 2.0), (half, half), (w - half, h - half)] {
+            let win = Window::centred(x, y, size);
+            if !win.fits_in(width, height) {
+                continue;
+            }
+            read += img.window(&win)?.len();
+            if let Ok(seg) = seg.as_mut() {
+                read += seg.window(&win).map_or(0, |v| v.len());
+            }
+        }
     }
     Ok(read)
 }
