@@ -258,17 +258,30 @@ impl ModelCube {
 
 /// What is wrong with one model's pixels, if anything.
 fn model_fault(m: &[f32]) -> Option<String> {
-    // One pass over the cube (it is read once per run; three passes were 5 % of a run).
-    let (mut bad, mut zeros, mut sum) = (0usize, 0usize, 0.0f64);
-    for &v in m {
-        bad += usize::from(!v.is_finite());
-        zeros += usize::from(v == 0.0);
+    // One pass in 8 lanes (the cube is checked on every read; a sequential f64 sum was 13 %
+    // of a run); a non-finite pixel makes the sum non-finite, and is then counted.
+    let (mut sum, mut nonzero) = ([0.0f64; 8], [false; 8]);
+    let chunks = m.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            sum[i] += c[i] as f64;
+            nonzero[i] |= c[i] != 0.0;
+        }
+    }
+    let mut sum: f64 = sum.iter().sum();
+    let mut nonzero = nonzero.contains(&true);
+    for &v in tail {
         sum += v as f64;
+        nonzero |= v != 0.0;
     }
-    if bad > 0 {
-        return Some(format!("{bad} non-finite pixels (NaN or Inf)"));
+    if !sum.is_finite() {
+        let bad = m.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Some(format!("{bad} non-finite pixels (NaN or Inf)"));
+        }
     }
-    if zeros == m.len() {
+    if !nonzero {
         return Some("every pixel is zero".into());
     }
     (sum <= 0.0).then(|| format!("its pixels sum to {sum:e}, not a positive flux"))
