@@ -143,6 +143,8 @@ pub fn stage_args(survey: &Survey, plan: &RunPlan, stage: Stage, tile: &str) -> 
             }
             a.opt("--centroids-mode", &s.centroids_mode);
             a.opt("--compression", &s.compression);
+            // Its threads make and compress the cuts: the task's share of the cores, as dre's.
+            a.opt("--cpu", plan.dre_cpu.to_string());
             if s.warn {
                 a.flag("--warn");
             }
@@ -174,6 +176,8 @@ pub fn stage_args(survey: &Survey, plan: &RunPlan, stage: Stage, tile: &str) -> 
                 a.opt("--chunk", n.to_string());
             }
             a.opt("--compression", &s.compression);
+            // Its threads make and compress the cuts: the task's share of the cores, as dre's.
+            a.opt("--cpu", plan.dre_cpu.to_string());
             if s.warn {
                 a.flag("--warn");
             }
@@ -490,6 +494,22 @@ pub(crate) mod tests {
         assert!(on.iter().any(|a| a == "--png"), "{on:?}");
         let dir_at = on.iter().position(|a| a == "--mosaics-dir").unwrap();
         assert!(Path::new(&on[dir_at + 1]).ends_with("Mosaics"));
+    }
+
+    #[test]
+    fn make_cuts_and_dre_get_the_tasks_share_of_the_cores() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("survey.toml"), "").unwrap();
+        let survey = Survey::open(dir.path()).unwrap();
+        let plan = RunPlan {
+            dre_cpu: 3,
+            ..one_tile_plan()
+        };
+        for stage in [Stage::MakeCuts, Stage::Dre] {
+            let a = stage_args(&survey, &plan, stage, "a");
+            let at = a.iter().position(|a| a == "--cpu").unwrap();
+            assert_eq!(a[at + 1], "3", "{stage:?}");
+        }
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub struct RunPlan {
     pub resume: bool,
     /// The model cube every task fits with.
     pub cube: PathBuf,
-    /// `dre --cpu` of every task.
+    /// `dre --cpu` and `make_cuts --cpu` of every task.
     pub dre_cpu: u32,
     /// The Slurm job array's id, once submitted.
     #[serde(default)]
