@@ -176,8 +176,6 @@ pub fn stage_args(survey: &Survey, plan: &RunPlan, stage: Stage, tile: &str) -> 
                 a.opt("--chunk", n.to_string());
             }
             a.opt("--compression", &s.compression);
-            // Its threads make and compress the cuts: the task's share of the cores, as dre's.
-            a.opt("--cpu", plan.dre_cpu.to_string());
             if s.warn {
                 a.flag("--warn");
             }
@@ -509,6 +507,7 @@ pub(crate) mod tests {
             let a = stage_args(&survey, &plan, stage, "a");
             let at = a.iter().position(|a| a == "--cpu").unwrap();
             assert_eq!(a[at + 1], "3", "{stage:?}");
+            assert_eq!(a.iter().filter(|a| *a == "--cpu").count(), 1, "{stage:?}");
         }
     }
 
