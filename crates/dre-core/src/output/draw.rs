@@ -244,6 +244,20 @@ pub(crate) fn tick(v: &f64) -> String {
     }
 }
 
+/// Decodes an RGB PNG written here: (width, height, RGB bytes). For the tests of the
+/// pictures.
+#[cfg(test)]
+pub(crate) fn decode_png(png: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut r = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; r.output_buffer_size()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

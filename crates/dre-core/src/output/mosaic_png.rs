@@ -232,18 +232,7 @@ pub fn write_mosaic_png(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Decodes a PNG: (width, height, RGB bytes).
-    fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
-        let mut r = png::Decoder::new(std::io::Cursor::new(png))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; r.output_buffer_size()];
-        let info = r.next_frame(&mut buf).unwrap();
-        assert_eq!(info.color_type, png::ColorType::Rgb);
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
+    use crate::output::draw::decode_png;
 
     /// A round blob on noise, its segment, and a model.
     fn object(b: usize, noise: f32) -> (Vec<f32>, Vec<bool>, Vec<f32>) {
@@ -293,7 +282,7 @@ mod tests {
         let (data, seg, model) = object(b, 2.0);
         let title = vec!["t 00_0001   CHI 1.00".to_string(), "LOGR_FIT 0.5".into()];
         let png = mosaic_png(&data, &seg, &model, 9.0, b, &title).unwrap();
-        let (w, h, rgb) = decode(&png);
+        let (w, h, rgb) = decode_png(&png);
         assert_eq!((w, h), mosaic_png_size(b));
         let distinct = |v: &[[u8; 3]]| {
             let mut v = v.to_vec();
@@ -325,7 +314,7 @@ mod tests {
         let b = 24;
         let (data, seg, _) = object(b, 0.0);
         let png = mosaic_png(&data, &seg, &data, 1.0, b, &[]).unwrap();
-        let (w, _, rgb) = decode(&png);
+        let (w, _, rgb) = decode_png(&png);
         let res = panel(&rgb, w, b, 2);
         assert!(res.iter().all(|&c| c == res[0]));
         // Zero sits inside the stretch, neither end of it.
@@ -342,7 +331,7 @@ mod tests {
         data[..b].fill(1000.0); // row 0
         let seg = vec![true; b * b];
         let png = mosaic_png(&data, &seg, &vec![0.0; b * b], 1.0, b, &[]).unwrap();
-        let (w, _, rgb) = decode(&png);
+        let (w, _, rgb) = decode_png(&png);
         let d = panel(&rgb, w, b, 0);
         let p = b * zoom(b);
         assert_ne!(d[(p - 1) * p], d[0], "bottom row differs from the top row");

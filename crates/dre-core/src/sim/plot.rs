@@ -338,6 +338,7 @@ pub fn write_score_plot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::draw::decode_png;
 
     fn truth(i: usize) -> Truth {
         Truth {
@@ -374,16 +375,6 @@ mod tests {
         }
     }
 
-    fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
-        let mut r = png::Decoder::new(std::io::Cursor::new(png))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; r.output_buffer_size()];
-        let info = r.next_frame(&mut buf).unwrap();
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
-
     fn count(rgb: &[u8], c: RGBColor) -> usize {
         rgb.chunks(3).filter(|p| p == &[c.0, c.1, c.2]).count()
     }
@@ -392,7 +383,7 @@ mod tests {
     fn plot_has_its_size_and_both_colours() {
         let t: Vec<Truth> = (0..80).map(truth).collect();
         let f: Vec<Fitted> = t.iter().map(|t| fitted(t, true)).collect();
-        let (w, h, rgb) = decode(&score_plot(&t, &f, 3.0).unwrap());
+        let (w, h, rgb) = decode_png(&score_plot(&t, &f, 3.0).unwrap());
         assert_eq!((w, h), SCORE_PLOT_SIZE);
         // Legend markers are drawn opaque: both colours are there.
         assert!(count(&rgb, GRID_COLOUR) > 20, "grid points");
@@ -406,11 +397,11 @@ mod tests {
     fn summary_without_the_off_grid_columns_plots_the_grid_alone() {
         let t: Vec<Truth> = (0..40).map(truth).collect();
         let f: Vec<Fitted> = t.iter().map(|t| fitted(t, false)).collect();
-        let (_, _, rgb) = decode(&score_plot(&t, &f, 3.0).unwrap());
+        let (_, _, rgb) = decode_png(&score_plot(&t, &f, 3.0).unwrap());
         assert!(count(&rgb, GRID_COLOUR) > 20);
         assert_eq!(count(&rgb, FIT_COLOUR), 0);
         // Nothing matched: empty panels, still a picture.
-        let (w, h, _) = decode(&score_plot(&t, &[], 3.0).unwrap());
+        let (w, h, _) = decode_png(&score_plot(&t, &[], 3.0).unwrap());
         assert_eq!((w, h), SCORE_PLOT_SIZE);
     }
 
@@ -432,7 +423,7 @@ mod tests {
         let good = dir.path().join("plots/score.PNG");
         write_score_plot(&good, &t, &f, 3.0).unwrap();
         let bytes = std::fs::read(&good).unwrap();
-        assert_eq!(decode(&bytes).0, SCORE_PLOT_SIZE.0);
+        assert_eq!(decode_png(&bytes).0, SCORE_PLOT_SIZE.0);
         let left: Vec<_> = std::fs::read_dir(dir.path().join("plots"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
