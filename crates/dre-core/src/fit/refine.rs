@@ -220,6 +220,9 @@ impl Window {
     }
 }
 
+/// A gradient (d) and a Hessian (d x d, row-major).
+type GradHess = (Vec<f64>, Vec<f64>);
+
 /// Interpolation weights and their derivatives ([`Window::weight_derivatives`]).
 struct Derivs {
     w: Vec<f64>,
@@ -314,7 +317,7 @@ impl Gram {
 
     /// The chi-square's gradient and Hessian in `u` from the weights' derivatives `dw`
     /// (exact: chi2 = c - 2 flux B / F + flux^2 Q / F^2 with B = w.b, F = w.f, Q = w.G.w).
-    fn derivatives(&self, dw: &Derivs, d: usize) -> (Vec<f64>, Vec<f64>) {
+    fn derivatives(&self, dw: &Derivs, d: usize) -> GradHess {
         let n = self.n;
         let row = |a: usize| &dw.wa[a * n..(a + 1) * n];
         let pair = |a: usize, b: usize| &dw.wab[(a * d + b) * n..(a * d + b + 1) * n];
@@ -394,7 +397,7 @@ const MIN_CURVATURE: f64 = 1e-6;
 /// and halved until `f` decreases.
 fn minimise(
     f: &dyn Fn(&[f64]) -> f64,
-    derivatives: &dyn Fn(&[f64]) -> (Vec<f64>, Vec<f64>),
+    derivatives: &dyn Fn(&[f64]) -> GradHess,
     mut u: Vec<f64>,
     lo: &[f64],
     hi: &[f64],
