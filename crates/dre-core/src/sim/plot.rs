@@ -9,6 +9,7 @@ use crate::conventions::angle_difference;
 use crate::error::{Error, Result};
 use crate::output::draw::{draw_error, ensure_font, tick, write_png, Canvas, FONT};
 use crate::sim::score::{match_nearest, Fitted, Truth, MAX_Q_FOR_THETA};
+use plotters::coord::combinators::{BindKeyPoints, LogCoord};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -215,15 +216,19 @@ fn truth_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, q: &Quantity) -> Re
     draw_points(&mut chart, series, true)
 }
 
-/// A tick of the log S/N axis: 1, 2 and 5 times a power of 10 labelled, the others not
-/// (they would overlap).
+/// The ticks of a log axis over `r`: 1, 2 and 5 times the powers of 10 inside it (plotters'
+/// own leave out those below the first whole power of 10).
+fn log_ticks(r: &Range<f64>) -> Vec<f64> {
+    let (lo, hi) = (r.start.log10().floor() as i32, r.end.log10().ceil() as i32);
+    (lo..=hi)
+        .flat_map(|e| [1.0, 2.0, 5.0].map(|k| k * 10f64.powi(e)))
+        .filter(|v| r.contains(v))
+        .collect()
+}
+
+/// A tick of the log S/N axis, as a whole number.
 fn log_tick(v: &f64) -> String {
-    let m = v / 10f64.powf(v.log10().floor());
-    if [1.0, 2.0, 5.0, 10.0].iter().any(|k| (m - k).abs() < 1e-6) {
-        format!("{v:.0}")
-    } else {
-        String::new()
-    }
+    format!("{v:.0}")
 }
 
 /// Fit - truth against the true S/N (log axis).
@@ -247,7 +252,10 @@ fn residual_panel(area: &DrawingArea<BitMapBackend<'_>, Shift>, q: &Quantity) ->
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(snr.clone().log_scale(), -half..half)
+        .build_cartesian_2d(
+            LogCoord::from(snr.clone().log_scale()).with_key_points(log_ticks(&snr)),
+            -half..half,
+        )
         .map_err(fail)?;
     chart
         .configure_mesh()
@@ -339,6 +347,13 @@ pub fn write_score_plot(
 mod tests {
     use super::*;
     use crate::output::draw::decode_png;
+
+    #[test]
+    fn log_ticks_are_1_2_5_times_powers_of_ten_inside_the_range() {
+        assert_eq!(log_ticks(&(18.0..550.0)), [20.0, 50.0, 100.0, 200.0, 500.0]);
+        assert_eq!(log_ticks(&(1.0..2.0)), [1.0]);
+        assert_eq!(log_ticks(&(0.3..0.4)), Vec::<f64>::new());
+    }
 
     fn truth(i: usize) -> Truth {
         Truth {
