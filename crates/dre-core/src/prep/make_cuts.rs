@@ -210,9 +210,9 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
     let mut exts = catalog.ext.clone();
     exts.sort_unstable();
     exts.dedup();
-    let mut images = exts
+    let images = exts
         .into_iter()
-        .map(|ext| Ok((ext, TileImages::open(inputs, ext)?)))
+        .map(|ext| Ok((ext, TileHdus::open(inputs, ext)?)))
         .collect::<Result<Vec<_>>>()?;
     // Dropped on error, the writer leaves nothing behind. A tile with nothing to cut gets an
     // empty file, as in the original.
@@ -221,10 +221,12 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
     let mut notes = Notes::default();
     let mut cut = 0;
     // SExtractor's catalogue of a multi-extension image is already in extension order.
-    for (ext, imgs) in &mut images {
+    for (ext, hdus) in images {
+        // One extension's pixels in memory at a time (a mosaic may have dozens).
+        let mut imgs = hdus.load()?;
         let (width, height) = imgs.tile.size();
         let mut chosen = Vec::new();
-        for row in (0..catalog.len()).filter(|&r| catalog.ext[r] == *ext) {
+        for row in (0..catalog.len()).filter(|&r| catalog.ext[r] == ext) {
             match select(&catalog, row, width, height, opts) {
                 Ok(w) => chosen.push((row, w)),
                 Err(reason) => reason.count(&mut skipped),
@@ -241,7 +243,7 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
                 .into_par_iter()
                 .map(|(row, w, raw)| {
                     let number = catalog.number[row];
-                    let name = object_name(*ext as u32, number);
+                    let name = object_name(ext as u32, number);
                     raw.cut(&w, number, name, opts, inputs)
                 })
                 .collect();
@@ -468,7 +470,15 @@ fn select(
     Ok(window)
 }
 
-/// The four images of one extension of a tile.
+/// The four images of one extension of a tile, opened and checked.
+struct TileHdus {
+    tile: ImageHdu,
+    nb: ImageHdu,
+    rms: ImageHdu,
+    seg: ImageHdu,
+}
+
+/// The four images of one extension of a tile, read.
 struct TileImages {
     tile: Plane<f32>,
     nb: Plane<f32>,
@@ -491,7 +501,7 @@ struct RawCut {
     labels: Vec<i64>,
 }
 
-impl TileImages {
+impl TileHdus {
     fn open(inputs: &TileInputs, ext: usize) -> Result<Self> {
         let tile = ImageHdu::open(&inputs.tile, ext)?;
         let (width, height) = (tile.width, tile.height);
@@ -508,15 +518,25 @@ impl TileImages {
             }
             Ok(img)
         };
-        let (nb, rms, seg) = (check(&inputs.nb)?, check(&inputs.rms)?, check(&inputs.seg)?);
-        Ok(TileImages {
-            tile: Plane::new(tile, WHOLE_IMAGE_PIXELS)?,
-            nb: Plane::new(nb, WHOLE_IMAGE_PIXELS)?,
-            rms: Plane::new(rms, WHOLE_IMAGE_PIXELS)?,
-            seg: Plane::new(seg, WHOLE_IMAGE_PIXELS)?,
+        Ok(TileHdus {
+            nb: check(&inputs.nb)?,
+            rms: check(&inputs.rms)?,
+            seg: check(&inputs.seg)?,
+            tile,
         })
     }
 
+    fn load(self) -> Result<TileImages> {
+        Ok(TileImages {
+            tile: Plane::new(self.tile, WHOLE_IMAGE_PIXELS)?,
+            nb: Plane::new(self.nb, WHOLE_IMAGE_PIXELS)?,
+            rms: Plane::new(self.rms, WHOLE_IMAGE_PIXELS)?,
+            seg: Plane::new(self.seg, WHOLE_IMAGE_PIXELS)?,
+        })
+    }
+}
+
+impl TileImages {
     fn read(&mut self, window: &Window) -> Result<RawCut> {
         Ok(RawCut {
             science: self.tile.window(window)?,
