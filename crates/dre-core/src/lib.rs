@@ -50,7 +50,7 @@ pub use io::chi::{read_chi, ChiWriter};
 pub use io::compression::Compression;
 pub use io::cube_file::{read_cube, read_grid, write_cube};
 pub use io::cuts::{Cut, CutReader, CutWriter};
-pub use io::fits::Card;
+pub use io::fits::{init_cfitsio, Card};
 pub use io::psf::{read_psf, Psf};
 pub use io::table::{read_catalog, write_table, Column, ColumnData, Table};
 

@@ -111,6 +111,7 @@ fn summary_rows(dir: &Path, tile: &str) -> usize {
 
 /// Rewrites the PSF_MASK of a PSFEx file with `f` applied to each value.
 fn edit_psf_mask(path: &Path, f: impl Fn(usize, f32) -> f32) {
+    dre::init_cfitsio();
     let mut file = FitsFile::edit(path).unwrap();
     let hdu = file.hdu(1).unwrap();
     let mask: Vec<f32> = hdu.read_col(&mut file, "PSF_MASK").unwrap();
@@ -125,6 +126,7 @@ fn write_image(path: &Path, width: usize, height: usize, data: &[f32]) {
         data_type: ImageType::Float,
         dimensions: &dims,
     };
+    dre::init_cfitsio();
     let mut f = FitsFile::create(path)
         .with_custom_primary(&desc)
         .open()
@@ -383,6 +385,7 @@ fn cut_corner(cat: &Path, number: i64) -> (usize, usize) {
 }
 
 fn read_image(path: &Path) -> Vec<f32> {
+    dre::init_cfitsio();
     let mut f = FitsFile::open(path).unwrap();
     let hdu = f.primary_hdu().unwrap();
     hdu.read_image(&mut f).unwrap()

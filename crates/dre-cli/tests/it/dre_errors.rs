@@ -57,6 +57,7 @@ fn no_temporaries(dir: &Path) {
 
 /// Sets an integer key of HDU `hdu`, replacing its value (fitsio's write_key appends).
 fn update_key(path: &Path, hdu: usize, key: &str, value: i64) {
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::edit(path).unwrap();
     f.hdu(hdu).unwrap();
     let (k, mut status) = (std::ffi::CString::new(key).unwrap(), 0);
@@ -195,6 +196,7 @@ fn psf_larger_than_the_stamps_is_refused() {
         data_type: fitsio::images::ImageType::Float,
         dimensions: &[33, 33],
     };
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::create(d.join("big.fits"))
         .with_custom_primary(&desc)
         .open()
@@ -231,6 +233,7 @@ fn malformed_cubes_are_refused_with_the_reason() {
 
     // Then no BOXSIZE.
     update_key(&d.join("cube.fits"), 0, "NLOGH", 3);
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::edit(d.join("cube.fits")).unwrap();
     let mut status = 0;
     let key = std::ffi::CString::new("BOXSIZE").unwrap();

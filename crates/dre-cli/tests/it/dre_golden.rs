@@ -197,6 +197,7 @@ fn flat_catalogue_layout_is_joined_too() {
 
 /// The first non-empty image (the original writes an empty primary and an image extension).
 fn read_image(path: &Path) -> Vec<f64> {
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::open(path).unwrap();
     for i in 0..f.num_hdus().unwrap() {
         let hdu = f.hdu(i).unwrap();
@@ -214,6 +215,7 @@ fn objects_missing_from_the_catalogue_are_reported() {
     let dir = golden_workdir(&["Cuts", "PSF", "Sextracted"]);
     // Keep only the first 10 catalogue rows.
     let cat = dir.path().join("Sextracted/gold/gold_cat.fits");
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::edit(&cat).unwrap();
     f.hdu(2).unwrap();
     let mut status = 0;

@@ -128,6 +128,7 @@ fn bad_tiles_are_reported_one_line_each_and_the_others_are_cut() {
         data_type: ImageType::Float,
         dimensions: &[100, 200],
     };
+    dre::init_cfitsio();
     let mut f = FitsFile::create(&rms)
         .with_custom_primary(&desc)
         .open()

@@ -8,6 +8,7 @@ use std::path::Path;
 
 /// The golden tile split into two 512-row extensions behind an empty primary.
 fn write_mef(golden_tile: &Path, out: &Path) {
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::open(golden_tile).unwrap();
     let hdu = f.primary_hdu().unwrap();
     let data: Vec<f32> = hdu.read_image(&mut f).unwrap();

@@ -22,6 +22,7 @@ pub fn require_tools() {
 /// The golden tile, row-major 1024 x 1024.
 pub fn golden_tile() -> Vec<f32> {
     let path = dre_testdata::golden().join("Tiles/gold.fits");
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::open(path).unwrap();
     f.primary_hdu().unwrap().read_image(&mut f).unwrap()
 }
@@ -42,6 +43,7 @@ pub fn write_image(path: &Path, w: usize, h: usize, data: &[f32]) {
         data_type: fitsio::images::ImageType::Float,
         dimensions: &[h, w],
     };
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::create(path)
         .with_custom_primary(&desc)
         .open()
@@ -52,6 +54,7 @@ pub fn write_image(path: &Path, w: usize, h: usize, data: &[f32]) {
 
 /// (NAXIS1, NAXIS2) of a FITS image.
 pub fn image_size(path: &Path) -> (usize, usize) {
+    dre::init_cfitsio();
     let mut f = fitsio::FitsFile::open(path).unwrap();
     match f.primary_hdu().unwrap().info {
         fitsio::hdu::HduInfo::ImageInfo { shape, .. } => (shape[1], shape[0]),

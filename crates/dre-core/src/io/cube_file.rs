@@ -318,6 +318,7 @@ mod tests {
         // The same image in the first extension, after an empty primary HDU.
         let ext = dir.path().join("ext.fits");
         {
+            crate::io::fits::init_cfitsio();
             let mut out = fitsio::FitsFile::create(&ext).open().unwrap();
             let desc = ImageDescription {
                 data_type: ImageType::Float,

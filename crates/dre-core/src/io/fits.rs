@@ -14,6 +14,20 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::path::Path;
 
+/// Sets cfitsio up (its global lock, its drivers) once. cfitsio does it on first use, where
+/// two threads arriving together race: one re-initialises the global lock while the other
+/// holds it, and every later call waits for ever (seen in `make_cuts` and in tests). Every
+/// open and create here calls this first; code that calls cfitsio itself (tests through the
+/// fitsio crate) and may run on several threads calls it before.
+pub fn init_cfitsio() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: fits_init_cfitsio takes no argument; Once runs it once, and every other
+    // caller waits until it has returned.
+    ONCE.call_once(|| unsafe {
+        fitsio::sys::fits_init_cfitsio();
+    });
+}
+
 /// Opens an existing FITS file read-only, its name taken literally: brackets, parentheses
 /// and spaces are part of the name, not CFITSIO's extended filename syntax.
 pub(crate) fn open_fits(path: &Path) -> Result<FitsFile> {
@@ -27,6 +41,7 @@ pub(crate) fn edit_fits(path: &Path) -> Result<FitsFile> {
 }
 
 fn open_literal(path: &Path, mode: FileOpenMode) -> Result<FitsFile> {
+    init_cfitsio();
     if !path.is_file() {
         return Err(Error::file(path, "no such file"));
     }
@@ -440,6 +455,7 @@ pub(crate) fn create_fits(
     primary: Option<&ImageDescription>,
     dest: &Path,
 ) -> Result<FitsFile> {
+    init_cfitsio();
     let name = c_name(dest).and_then(|_| c_name(path))?;
     let mut fptr: *mut fitsfile = std::ptr::null_mut();
     let mut status: c_int = 0;

@@ -54,18 +54,6 @@ pub fn kill_children() -> usize {
     pids.len()
 }
 
-/// Sets cfitsio up (its global lock, its drivers) once, on the calling thread. cfitsio does
-/// it on first use, where threads arriving together can race: `sex_dre` and `psfex_dre`
-/// call this before their tiles run on several threads (each reads its catalogue or PSF).
-pub fn init_cfitsio() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: fits_init_cfitsio takes no argument; Once runs it once, before any thread
-    // here uses cfitsio.
-    ONCE.call_once(|| unsafe {
-        fitsio::sys::fits_init_cfitsio();
-    });
-}
-
 /// An external program found on PATH.
 #[derive(Clone, Debug)]
 pub struct Tool {

@@ -94,7 +94,6 @@ impl Psfex {
     /// Finds PSFEx and checks the output folder can be written. `config`: `-c FILE`, else `default.psfex` of the working directory if there is one,
     /// else the shipped configuration.
     pub fn new(config: Option<&Path>, output: &Path) -> Result<Psfex> {
-        crate::prep::external::init_cfitsio();
         let tool = Tool::find("PSFEx", &["psfex"], "Debian/Ubuntu: apt-get install psfex")?;
         let config = match config {
             Some(c) if !c.is_file() => {

@@ -351,6 +351,7 @@ mod seeds {
                 dimensions: &[12, 16],
             };
             let spec = format!("{}[compress R 16,4]", path.display());
+            dre::init_cfitsio();
             let mut f = fitsio::FitsFile::create(&spec).open().unwrap();
             let hdu = f.create_image("SCI", &desc).unwrap();
             let v: Vec<i32> = (0..192).map(|i| i % 17).collect();

@@ -17,6 +17,7 @@ fn max_dev(ours: impl Iterator<Item = f64>, reference: &[f64]) -> f64 {
 #[test]
 fn stamps_match_galsim() {
     let path = dre_testdata::golden().join("stamps.fits");
+    dre::init_cfitsio();
     let mut f = FitsFile::open(&path).unwrap();
     let images: Vec<f64> = f.primary_hdu().unwrap().read_image(&mut f).unwrap();
     let table = f.hdu(1).unwrap();

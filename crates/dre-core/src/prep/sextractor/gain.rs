@@ -236,6 +236,7 @@ mod tests {
     fn reads_the_primary_header_of_an_image() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("img.fits");
+        crate::io::fits::init_cfitsio();
         let mut f = fitsio::FitsFile::create(&p).open().unwrap();
         let hdu = f.primary_hdu().unwrap();
         hdu.write_key(&mut f, "CCDGAIN", 3.0).unwrap();

@@ -85,7 +85,6 @@ impl Sextractor {
     /// that the output folder can be written, and locks it (refused when another run
     /// holds it).
     pub fn new(opts: SexOptions) -> Result<Sextractor> {
-        crate::prep::external::init_cfitsio();
         let tool = Tool::find(
             "SExtractor",
             &["source-extractor", "sex"],
