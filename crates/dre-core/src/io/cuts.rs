@@ -446,12 +446,21 @@ impl CutWriter {
     fn write_deflated(&mut self, rx: mpsc::Receiver<Result<Deflated>>) -> Result<()> {
         use crate::io::compression::write_deflated;
         let path = self.pending.dest().to_path_buf();
-        let batch = rx.recv().map_err(|_| {
-            Error::file(
-                &path,
-                "the compression of a batch of cuts stopped".to_string(),
-            )
-        })??;
+        let stopped = || Error::file(&path, "the compression of a batch of cuts stopped");
+        // On a worker of the pool (a caller inside `install`), run queued jobs while waiting:
+        // the batch may wait in this very thread's queue, and a pool of one would block.
+        let batch = loop {
+            match rx.try_recv() {
+                Ok(b) => break b,
+                Err(mpsc::TryRecvError::Disconnected) => return Err(stopped()),
+                Err(mpsc::TryRecvError::Empty) => {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        // Not on a worker, or the batch is running elsewhere.
+                        break rx.recv().map_err(|_| stopped())?;
+                    }
+                }
+            }
+        }?;
         let compression = self.compression;
         for (c, [obj, seg, rms]) in batch {
             let shape = [c.size, c.size];
@@ -507,6 +516,42 @@ impl CutWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer on the only worker of a pool (make_cuts' library call inside `install`):
+    /// the batches deflated behind it run on that same thread instead of waiting for ever.
+    #[test]
+    fn a_pool_of_one_thread_writes_every_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("one_cuts.h5");
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let written = pool.install(|| {
+                let mut w = CutWriter::create(&p, Compression::Medium)?;
+                for k in 0..3 * CUT_BATCH + 5 {
+                    w.add(Cut {
+                        name: format!("00_{k:04}"),
+                        size: 8,
+                        obj: vec![k as f32; 64],
+                        seg: vec![true; 64],
+                        rms: vec![1.0; 64],
+                    })?;
+                }
+                w.finish()
+            });
+            let _ = tx.send(written);
+        });
+        let written = rx.recv_timeout(std::time::Duration::from_secs(60));
+        written
+            .expect("the writer blocked its only thread")
+            .unwrap();
+        let r = CutReader::open(&path).unwrap();
+        assert_eq!(r.names().len(), 3 * CUT_BATCH + 5);
+    }
 
     #[test]
     fn cuts_round_trip_with_every_compression() {
