@@ -336,8 +336,9 @@ pub struct CutWriter {
     deflating: Option<mpsc::Receiver<Result<Deflated>>>,
 }
 
-/// Cuts deflated together on the thread pool (3 x 64 KiB each at the default box size).
-const CUT_BATCH: usize = 64;
+/// Cuts deflated together on the thread pool (3 x 64 KiB each at the default box size);
+/// make_cuts also makes them in batches of this size.
+pub(crate) const CUT_BATCH: usize = 64;
 
 /// A batch of cuts and their deflated `obj`, `seg` and `rms`.
 type Deflated = Vec<(Cut, [Vec<u8>; 3])>;

@@ -5,7 +5,7 @@
 use crate::conventions::{fits_to_index, object_name, stamp_centre};
 use crate::error::{AtPath, Error, Result};
 use crate::io::compression::Compression;
-use crate::io::cuts::{Cut, CutWriter};
+use crate::io::cuts::{Cut, CutWriter, CUT_BATCH};
 use crate::io::image::{ImageHdu, Plane};
 use crate::io::table::{read_catalog, Table};
 use crate::layout;
@@ -233,7 +233,7 @@ pub fn cut_tile(inputs: &TileInputs, output: &Path, opts: &CutOptions) -> Result
             }
         }
         // The windows are read in order (cfitsio stays on this thread), the cuts made from
-        // them on the thread pool, and written in order.
+        // them on the thread pool, a writer's batch at a time, and written in order.
         for batch in chosen.chunks(CUT_BATCH) {
             let raws = batch
                 .iter()
@@ -489,9 +489,6 @@ struct TileImages {
 /// Images of at most this many pixels are read whole (20 bytes a pixel for the four: 1.3 GB
 /// at this size, 8192 x 8192); larger ones a window at a time.
 const WHOLE_IMAGE_PIXELS: usize = 1 << 26;
-
-/// Objects read, then cut on the thread pool, together.
-const CUT_BATCH: usize = 64;
 
 /// One object's windows of the four images.
 struct RawCut {
