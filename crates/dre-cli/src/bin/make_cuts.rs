@@ -6,7 +6,7 @@ use dre::{
     TileInputs,
 };
 use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume, Threads, Tiles};
-use dre_cli::{Failure, Outcome, Reporter, Tool};
+use dre_cli::{run_items, Failure, ItemRun, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,9 +28,10 @@ use std::process::ExitCode;
 /// with the same options is skipped. A second run into the same output folder is refused
 /// while the first runs.
 ///
-/// Tiles are cut one after another: one thread reads a tile's images (each whole, up to
-/// 8192 x 8192 pixels), and --cpu N threads (default every core) make the cuts and compress
-/// them. Each tile's file is the same whatever the number of threads.
+/// --cpu N threads (default every core) cut N tiles at once, and make and compress the cuts
+/// of a tile on whichever of them are free. A tile's images are read whole (up to 8192 x 8192
+/// pixels, and 2 x 8192 x 8192 pixels for all the tiles in memory at once), else a window at
+/// a time. Each tile's file is the same whatever the number of threads.
 ///
 /// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
 /// tile failed, 2 for bad arguments.
@@ -137,44 +138,30 @@ impl Tool for Args {
             out.error(format!("{}: no tile {name}.fits", self.input.display()));
         }
         let _lock = lock_output_dir(&self.output, Self::NAME)?;
-        out.start_bar(tiles.len() as u64, "make_cuts".into());
-        let mut failed = !missing.is_empty();
-        let mut skipped = 0;
-        // Tiles one after another, each read on this thread: cfitsio, which reads the
-        // images, was seen to hang when tiles were cut on several threads at once (its
-        // global lock left held). The threads make and compress the cuts.
-        for (i, tile) in tiles.iter().enumerate() {
-            let inputs = TileInputs::locate(tile, &self.sextracted, self.catalogs.as_deref());
-            out.bar_message(inputs.name.clone());
-            let at = format!("{}/{}", i + 1, tiles.len());
-            let tile = format!("tile {} ({at})", inputs.name);
-            out.working_on(tile.clone());
-            if self.resume.resume && cuts_up_to_date(&inputs, &self.output, &opts) {
-                out.info(format!(
-                    "{}: done before, skipped ({at}, --resume)",
-                    inputs.name
-                ));
-                skipped += 1;
-            } else {
-                match cut_tile(&inputs, &self.output, &opts) {
-                    Ok(report) => print_report(&report, &self, out),
-                    Err(e) => {
-                        failed = true;
-                        out.error(e);
-                    }
-                }
-            }
-            out.done_with(tile);
-            out.advance(1);
-        }
-        out.finish_bar();
-        if self.resume.resume {
-            out.info(format!(
-                "make_cuts: {} tiles, {skipped} skipped as done before",
-                tiles.len()
-            ));
-        }
-        Ok(Outcome::all_ok_if(!failed))
+        let inputs: Vec<TileInputs> = tiles
+            .iter()
+            .map(|t| TileInputs::locate(t, &self.sextracted, self.catalogs.as_deref()))
+            .collect();
+        let run = ItemRun {
+            tool: Self::NAME,
+            item: "tile",
+            items: "tiles",
+            missing: missing.len(),
+            resume: self.resume.resume,
+        };
+        let ok = run_items(
+            out,
+            &run,
+            &inputs,
+            |t| &t.name,
+            |t| cuts_up_to_date(t, &self.output, &opts),
+            |t, _| {
+                let report = cut_tile(t, &self.output, &opts)?;
+                print_report(&report, &self, out);
+                Ok(())
+            },
+        );
+        Ok(Outcome::all_ok_if(ok))
     }
 }
 

@@ -401,10 +401,13 @@ fn make_cuts_refuses_a_catalogue_with_a_repeated_number() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(
         tool_lines("make_cuts", &o),
-        [format!(
-            "make_cuts: Sextracted/a_dup/a_dup_cat.fits: catalogue NUMBERs are not unique: \
+        [
+            format!(
+                "make_cuts: Sextracted/a_dup/a_dup_cat.fits: catalogue NUMBERs are not unique: \
              NUMBER {n} (2 rows): each object needs its own (its cut is named EE_NNNN)"
-        )]
+            ),
+            "make_cuts: 1 of 2 tiles failed".to_string()
+        ]
     );
     assert!(!d.join("Cuts/a_dup_cuts.h5").exists());
     assert_eq!(

@@ -157,11 +157,15 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The tiles a `--resume` run says it skipped (`NAME: done before, skipped ...`).
+/// The tiles a `--resume` run says it skipped (`NAME: done before, skipped ...`, or
+/// `(I/N) NAME: done before, ...`).
 fn skipped_tiles(out: &str) -> BTreeSet<String> {
     out.lines()
         .filter(|l| l.contains(": done before, skipped"))
-        .map(|l| l.split(':').next().unwrap().to_string())
+        .map(|l| {
+            let name = l.split(':').next().unwrap();
+            name.rsplit(' ').next().unwrap().to_string()
+        })
         .collect()
 }
 

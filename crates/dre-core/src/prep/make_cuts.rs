@@ -484,11 +484,56 @@ struct TileImages {
     nb: Plane<f32>,
     rms: Plane<f32>,
     seg: Plane<i64>,
+    _held: Option<HeldPixels<'static>>,
 }
 
 /// Images of at most this many pixels are read whole (20 bytes a pixel for the four: 1.3 GB
 /// at this size, 8192 x 8192); larger ones a window at a time.
 const WHOLE_IMAGE_PIXELS: usize = 1 << 26;
+
+/// At most this many pixels of tiles held whole at once in the process (2.7 GB for the four
+/// images), over all the tiles being cut in parallel: past it a tile reads its windows from
+/// the files (the same values, more slowly) rather than hold more memory.
+static HELD_PIXELS: PixelBudget = PixelBudget::new(2 * WHOLE_IMAGE_PIXELS);
+
+/// Pixels that may be held in memory, shared by the threads.
+struct PixelBudget {
+    max: usize,
+    held: std::sync::Mutex<usize>,
+}
+
+/// A share of a [`PixelBudget`], given back when dropped.
+struct HeldPixels<'a> {
+    budget: &'a PixelBudget,
+    pixels: usize,
+}
+
+impl PixelBudget {
+    const fn new(max: usize) -> Self {
+        PixelBudget {
+            max,
+            held: std::sync::Mutex::new(0),
+        }
+    }
+
+    /// `pixels` of the budget, if they fit in what is left of it.
+    fn take(&self, pixels: usize) -> Option<HeldPixels<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        (*held + pixels <= self.max).then(|| {
+            *held += pixels;
+            HeldPixels {
+                budget: self,
+                pixels,
+            }
+        })
+    }
+}
+
+impl Drop for HeldPixels<'_> {
+    fn drop(&mut self) {
+        *self.budget.held.lock().unwrap_or_else(|e| e.into_inner()) -= self.pixels;
+    }
+}
 
 /// One object's windows of the four images.
 struct RawCut {
@@ -524,11 +569,21 @@ impl TileHdus {
     }
 
     fn load(self) -> Result<TileImages> {
+        let pixels = self.tile.width.saturating_mul(self.tile.height);
+        let held = (pixels <= WHOLE_IMAGE_PIXELS)
+            .then(|| HELD_PIXELS.take(pixels))
+            .flatten();
+        let max = if held.is_some() {
+            WHOLE_IMAGE_PIXELS
+        } else {
+            0
+        };
         Ok(TileImages {
-            tile: Plane::new(self.tile, WHOLE_IMAGE_PIXELS)?,
-            nb: Plane::new(self.nb, WHOLE_IMAGE_PIXELS)?,
-            rms: Plane::new(self.rms, WHOLE_IMAGE_PIXELS)?,
-            seg: Plane::new(self.seg, WHOLE_IMAGE_PIXELS)?,
+            tile: Plane::new(self.tile, max)?,
+            nb: Plane::new(self.nb, max)?,
+            rms: Plane::new(self.rms, max)?,
+            seg: Plane::new(self.seg, max)?,
+            _held: held,
         })
     }
 }
@@ -643,6 +698,22 @@ fn sum_is_nan(v: &[f32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What is taken is held until dropped; what does not fit is refused, not waited for.
+    #[test]
+    fn a_pixel_budget_lends_what_it_has_left() {
+        let budget = PixelBudget::new(100);
+        let a = budget.take(60).unwrap();
+        assert!(budget.take(41).is_none());
+        let b = budget.take(40).unwrap();
+        assert!(budget.take(1).is_none());
+        drop(a);
+        assert!(budget.take(61).is_none());
+        let c = budget.take(60).unwrap();
+        drop((b, c));
+        assert_eq!(*budget.held.lock().unwrap(), 0);
+        assert!(budget.take(100).is_some());
+    }
 
     fn catalog(x: f64, y: f64, class_star: f64, mag: f64) -> Catalog {
         Catalog {
