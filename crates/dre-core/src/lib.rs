@@ -68,7 +68,7 @@ pub use prep::sextractor::{SexOptions, SexReport, Sextractor};
 
 // ---- Models ---------------------------------------------------------------------------
 pub use model::cube::{Axis, Grid, ModelCube};
-pub use model::default_cube::{default_cache_dir, default_cube, default_grid};
+pub use model::default_cube::{default_cache_dir, default_cube, default_grid, load_default_cube};
 pub use model::render::{
     index_axis, make_cube, render_at, render_cube, render_stamp, RadiusConvention, Stamp,
     StampParams,

@@ -373,12 +373,10 @@ impl ModelsCube {
         };
         let (path, cube) = py
             .detach(|| -> dre::Result<(PathBuf, ModelCube)> {
-                let path = match path {
-                    Some(p) => p,
-                    None => dre::default_cube(&dre::default_cache_dir())?,
-                };
-                let cube = dre::read_cube(&path)?;
-                Ok((path, cube))
+                match path {
+                    Some(p) => dre::read_cube(&p).map(|cube| (p, cube)),
+                    None => dre::load_default_cube(&dre::default_cache_dir()),
+                }
             })
             .map_err(to_py)?;
         let grid = cube.grid.clone();

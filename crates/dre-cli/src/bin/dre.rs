@@ -1,10 +1,12 @@
 //! `dre`: fits every object of every cut file against a PSF-convolved model cube.
 
 use clap::Parser;
-use dre::{load_fitter, read_cube, Device, Fitter, Observer, PsfSource, RunConfig, TileReport};
+use dre::{
+    load_fitter, read_cube, Device, Fitter, ModelCube, Observer, PsfSource, RunConfig, TileReport,
+};
 use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Resume, Threads, Tiles};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -150,18 +152,21 @@ impl Tool for Args {
         if device != Device::Cpu && !cfg!(feature = "cuda") {
             return Err(Failure::usage(dre::CUDA_NOT_BUILT));
         }
-        let cube = match self.model.or(self.model_pos) {
-            Some(cube) => cube,
+        let (cube_file, cube) = match self.model.or(self.model_pos) {
+            Some(path) => {
+                let cube = read_cube(&path)?;
+                (path, cube)
+            }
             None => {
                 let dir = dre::default_cache_dir();
                 out.info(format!(
                     "dre: no model cube given: the default cube (n = 4, 2730 models) from {}",
                     dir.display()
                 ));
-                dre::default_cube(&dir)?
+                dre::load_default_cube(&dir)?
             }
         };
-        let mut fitter = fitter(device, &cube, out)?;
+        let mut fitter = fitter(device, cube, out)?;
         let resume = self.resume.resume;
         let cfg = RunConfig {
             psf: PsfSource::from_path(&self.psf),
@@ -174,7 +179,7 @@ impl Tool for Args {
             compression: self.compression.into(),
             chunk: self.chunk.map(|n| n as usize),
             resume,
-            cube_file: Some(cube),
+            cube_file: Some(cube_file),
         };
         let progress = Progress {
             out,
@@ -203,8 +208,8 @@ impl Tool for Args {
 
 /// The cube loaded on `device`; on the CPU, with a warning, when the GPU has no usable
 /// driver or device.
-fn fitter(device: Device, cube: &Path, out: &Reporter) -> dre::Result<Box<dyn Fitter + Send>> {
-    match load_fitter(device, read_cube(cube)?) {
+fn fitter(device: Device, cube: ModelCube, out: &Reporter) -> dre::Result<Box<dyn Fitter + Send>> {
+    match load_fitter(device, cube) {
         Ok(f) => {
             if device != Device::Cpu {
                 out.info(format!("dre: {}", f.describe()));

@@ -3,9 +3,10 @@
 
 use crate::error::Result;
 use crate::io::cube_file::read_cube;
+use crate::io::cube_file::write_cube;
 use crate::io::fits::{open_fits, read_str_key};
-use crate::model::cube::{Axis, Grid};
-use crate::model::render::{make_cube, RadiusConvention};
+use crate::model::cube::{Axis, Grid, ModelCube};
+use crate::model::render::{convention_cards, render_cube, RadiusConvention};
 use std::path::{Path, PathBuf};
 
 /// The original program's grid: n = 4; q = 0.1..1.0 step 0.1; theta = -90..90 step 15;
@@ -40,29 +41,38 @@ const DEFAULT_CUBE_NAME: &str = "dre_default_cube_v1.fits";
 /// The path of the default cube (the default grid, semi-major radii) in `cache_dir`,
 /// rendered there first when it is missing, unreadable or not that cube.
 pub fn default_cube(cache_dir: &Path) -> Result<PathBuf> {
+    load_default_cube(cache_dir).map(|(path, _)| path)
+}
+
+/// The default cube, read once, and the path of its file in `cache_dir` (rendered there
+/// first when it is missing, unreadable or not that cube: then the cube rendered, not read
+/// back).
+pub fn load_default_cube(cache_dir: &Path) -> Result<(PathBuf, ModelCube)> {
     let path = cache_dir.join(DEFAULT_CUBE_NAME);
-    cached_cube(&path, &default_grid(), RadiusConvention::Major)?;
-    Ok(path)
+    let cube = cached_cube(&path, &default_grid(), RadiusConvention::Major)?;
+    Ok((path, cube))
 }
 
-/// Ensures `path` holds the cube of `grid` in convention `radius`, rendering it if not.
-fn cached_cube(path: &Path, grid: &Grid, radius: RadiusConvention) -> Result<()> {
-    if !is_cube_of(path, grid, radius) {
-        make_cube(path, grid, radius, &|| ())?;
+/// The cube of `grid` in convention `radius` held by `path`, rendered there if not.
+fn cached_cube(path: &Path, grid: &Grid, radius: RadiusConvention) -> Result<ModelCube> {
+    match cube_of(path, grid, radius) {
+        Some(cube) => Ok(cube),
+        None => {
+            let cube = render_cube(grid, radius, &|| ())?;
+            write_cube(path, &cube, &convention_cards(grid, radius))?;
+            Ok(cube)
+        }
     }
-    Ok(())
 }
 
-/// Whether `path` reads as a whole cube of this grid and radius convention.
-fn is_cube_of(path: &Path, grid: &Grid, radius: RadiusConvention) -> bool {
-    let Ok(cube) = read_cube(path) else {
-        return false;
-    };
+/// The cube in `path`, if it reads whole and is of this grid and radius convention.
+fn cube_of(path: &Path, grid: &Grid, radius: RadiusConvention) -> Option<ModelCube> {
+    let cube = read_cube(path).ok()?;
     let radtype = open_fits(path).ok().and_then(|mut f| {
         let hdu = f.primary_hdu().ok()?;
         read_str_key(&mut f, &hdu, "RADTYPE").ok()
     });
-    cube.grid == *grid && radtype.as_deref() == Some(radius.header_value())
+    (cube.grid == *grid && radtype.as_deref() == Some(radius.header_value())).then_some(cube)
 }
 
 #[cfg(test)]
@@ -77,18 +87,22 @@ mod tests {
         let path = dir.path().join("cube.fits");
         let g = tiny_grid();
         std::fs::write(&path, b"not a FITS file").unwrap();
-        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        let rendered = cached_cube(&path, &g, RadiusConvention::Major).unwrap();
         let cube = read_cube(&path).unwrap();
         assert_eq!(cube.grid, g);
-        assert!(is_cube_of(&path, &g, RadiusConvention::Major));
+        // What is returned is what the file holds.
+        assert_eq!(rendered.data, cube.data);
+        assert_eq!(rendered.grid, cube.grid);
+        assert!(cube_of(&path, &g, RadiusConvention::Major).is_some());
         // Another convention or grid is not this cube.
-        assert!(!is_cube_of(&path, &g, RadiusConvention::Circular));
+        assert!(cube_of(&path, &g, RadiusConvention::Circular).is_none());
         let mut other = g.clone();
         other.boxsize = 32;
-        assert!(!is_cube_of(&path, &other, RadiusConvention::Major));
-        // A valid cache is kept as it is.
+        assert!(cube_of(&path, &other, RadiusConvention::Major).is_none());
+        // A valid cache is kept as it is, and read.
         let before = std::fs::metadata(&path).unwrap().modified().unwrap();
-        cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        let read = cached_cube(&path, &g, RadiusConvention::Major).unwrap();
+        assert_eq!(read.data, cube.data);
         assert_eq!(
             std::fs::metadata(&path).unwrap().modified().unwrap(),
             before
