@@ -10,6 +10,7 @@ use crate::model::cube::{Axis, Grid, ModelCube};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
+use std::mem::MaybeUninit;
 use std::path::Path;
 
 /// Reads the grid of a cube file from its header, without the images.
@@ -81,13 +82,15 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
             format!("not enough memory for the cube ({total} values)"),
         )
     })?;
-    data.resize(total, 0.0);
 
     let width = nr * b;
     let strip_len = b * width;
     match plain_f32_data(&mut f, &hdu, path, total) {
-        Some(offset) if strip_len > 0 => read_raw(path, offset, &mut data, b, width)?,
-        _ => read_cfitsio(&mut f, &hdu, path, &mut data, b, width)?,
+        Some(offset) if strip_len > 0 => read_raw(path, offset, &mut data, total, b, width)?,
+        _ => {
+            data.resize(total, 0.0);
+            read_cfitsio(&mut f, &hdu, path, &mut data, b, width)?;
+        }
     }
     let cube = ModelCube { grid, data };
     // A model of zeros or non-finite pixels would spoil every object's estimates.
@@ -164,27 +167,54 @@ fn plain_f32_data(f: &mut FitsFile, hdu: &FitsHdu, path: &Path, total: usize) ->
     (&magic == b"SIMPLE  =" && start.checked_add(bytes)? <= len).then_some(start)
 }
 
-/// Reads the cube's big-endian float32 data at byte `offset`, strips read and byte-swapped
-/// in parallel on the thread pool (cfitsio swaps on one thread).
-fn read_raw(path: &Path, offset: u64, data: &mut [f32], b: usize, width: usize) -> Result<()> {
+/// Reads the cube's `total` big-endian float32 values at byte `offset` into `data` (empty,
+/// with room for them), strips read and byte-swapped in parallel on the thread pool (cfitsio
+/// swaps on one thread), each thread with one strip's buffer. The first write to each page
+/// of `data` is on a pool thread too, so the kernel zeroes the pages in parallel (a serial
+/// zeroing of the whole cube first was 8 % of a run of `dre`).
+fn read_raw(
+    path: &Path,
+    offset: u64,
+    data: &mut Vec<f32>,
+    total: usize,
+    b: usize,
+    width: usize,
+) -> Result<()> {
     use rayon::prelude::*;
     use std::os::unix::fs::FileExt;
+    debug_assert!(data.is_empty() && data.capacity() >= total && width % b == 0);
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, e.to_string()))?;
     let strip_len = b * width;
-    data.par_chunks_mut(strip_len)
+    data.spare_capacity_mut()[..total]
+        .par_chunks_mut(strip_len)
         .enumerate()
-        .try_for_each(|(s, out)| {
-            let mut raw = vec![0u8; strip_len * 4];
-            let at = offset + (s * strip_len * 4) as u64;
-            file.read_exact_at(&mut raw, at)
-                .map_err(|e| Error::file(path, format!("cannot read the cube's data: {e}")))?;
-            let strip: Vec<f32> = raw
-                .chunks_exact(4)
-                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            unstrip(strip.chunks_exact(width), out, b);
-            Ok(())
-        })
+        .try_for_each_init(
+            || vec![0u8; strip_len * 4],
+            |raw, (s, out)| {
+                let at = offset + (s * strip_len * 4) as u64;
+                let raw = &mut raw[..out.len() * 4];
+                file.read_exact_at(raw, at)
+                    .map_err(|e| Error::file(path, format!("cannot read the cube's data: {e}")))?;
+                write_strip(raw, out, b, width);
+                Ok(())
+            },
+        )?;
+    // SAFETY: write_strip wrote every value of every strip, all of the first `total`.
+    unsafe { data.set_len(total) };
+    Ok(())
+}
+
+/// Puts one strip's big-endian rows (BOXSIZE rows of all radii, `width` values each) into
+/// its models, one after another, writing each value of `out` once.
+fn write_strip(raw: &[u8], out: &mut [MaybeUninit<f32>], b: usize, width: usize) {
+    for (y, row) in raw.chunks_exact(width * 4).enumerate() {
+        for (r, px) in row.chunks_exact(b * 4).enumerate() {
+            let dst = &mut out[r * b * b + y * b..][..b];
+            for (d, c) in dst.iter_mut().zip(px.chunks_exact(4)) {
+                d.write(f32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+            }
+        }
+    }
 }
 
 fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
@@ -308,8 +338,8 @@ mod tests {
         let total = cube.data.len();
         let offset = plain_f32_data(&mut f, &hdu, &path, total).expect("a plain float32 cube");
         let (b, width) = (g.boxsize, g.logh.count * g.boxsize);
-        let mut direct = vec![0.0; total];
-        read_raw(&path, offset, &mut direct, b, width).unwrap();
+        let mut direct = Vec::with_capacity(total);
+        read_raw(&path, offset, &mut direct, total, b, width).unwrap();
         let mut slow = vec![0.0; total];
         read_cfitsio(&mut f, &hdu, &path, &mut slow, b, width).unwrap();
         assert_eq!(direct, cube.data);
@@ -334,8 +364,8 @@ mod tests {
         let (hdu, _) = find_image(&mut fe, &ext).unwrap();
         assert_eq!(hdu.number, 1);
         let offset = plain_f32_data(&mut fe, &hdu, &ext, total).expect("a plain float32 image");
-        let mut direct = vec![0.0; total];
-        read_raw(&ext, offset, &mut direct, b, width).unwrap();
+        let mut direct = Vec::with_capacity(total);
+        read_raw(&ext, offset, &mut direct, total, b, width).unwrap();
         assert_eq!(direct, cube.data);
     }
 }
