@@ -71,8 +71,50 @@ pub fn fit_tile(
     chunk: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<TileReport> {
+    let cuts = TileCuts::open(&paths.cuts, chunk, fitter.grid().boxsize)?;
+    fit_cuts(fitter, paths, cuts, compression, progress)
+}
+
+/// A tile's cut file, open, with its first batch of objects read and packed (while the cube
+/// is convolved, by [`crate::run`]).
+pub(crate) struct TileCuts {
+    reader: CutReader,
+    chunk: usize,
+    first: Option<Vec<Result<Loaded>>>,
+}
+
+impl TileCuts {
+    /// Opens `path` and reads its first `chunk` objects, packed for stamps of `boxsize`.
+    pub(crate) fn open(path: &Path, chunk: usize, boxsize: usize) -> Result<TileCuts> {
+        let reader = CutReader::open(path)?;
+        let chunk = chunk.max(1);
+        let first = reader
+            .names()
+            .chunks(chunk)
+            .next()
+            .map(|names| load(&reader, names, boxsize));
+        Ok(TileCuts {
+            reader,
+            chunk,
+            first,
+        })
+    }
+}
+
+/// [`fit_tile`] on a cut file already open.
+pub(crate) fn fit_cuts(
+    fitter: &mut dyn Fitter,
+    paths: &TilePaths,
+    cuts: TileCuts,
+    compression: Compression,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<TileReport> {
     let start = Instant::now();
-    let reader = CutReader::open(&paths.cuts)?;
+    let TileCuts {
+        reader,
+        chunk,
+        first,
+    } = cuts;
     let grid = &fitter.grid().clone();
     let b = grid.boxsize;
     let mut report = TileReport {
@@ -114,8 +156,8 @@ pub fn fit_tile(
     let mut masked: Vec<(String, usize, usize)> = Vec::new();
     // The next batch is read and packed on the thread pool while this one is fitted: its
     // reading takes the HDF5 lock, one thread at a time, and would leave the other cores idle.
-    let batches: Vec<&[String]> = reader.names().chunks(chunk.max(1)).collect();
-    let mut next = batches.first().map(|names| load(&reader, names, b));
+    let batches: Vec<&[String]> = reader.names().chunks(chunk).collect();
+    let mut next = first;
     for (i, names) in batches.iter().enumerate() {
         let mut cuts: Vec<(Cut, (u32, u64))> = Vec::new();
         let mut ready: Vec<Prepared> = Vec::new();
