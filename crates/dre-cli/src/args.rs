@@ -4,6 +4,23 @@
 
 use clap::{Args, ValueEnum};
 
+/// The options of the four pipeline tools (`sex_dre`, `psfex_dre`, `make_cuts`, `dre`):
+/// `--cpu N`, `--resume`, `--tiles`/`--tile-list` and `-q`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct PipelineOptions {
+    #[command(flatten)]
+    pub threads: Threads,
+
+    #[command(flatten)]
+    pub resume: Resume,
+
+    #[command(flatten)]
+    pub tiles: Tiles,
+
+    #[command(flatten)]
+    pub quiet: Quiet,
+}
+
 /// `-q/--quiet`, the same in every tool that reports progress.
 #[derive(Args, Clone, Copy, Debug, Default)]
 pub struct Quiet {

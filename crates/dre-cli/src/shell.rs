@@ -87,14 +87,19 @@ pub trait Tool: CommandFactory + FromArgMatches + Sized {
     /// The original's single-dash long options (`-sep`, `-zp`), taken as `--sep`, `--zp`.
     const SINGLE_DASH_LONGS: &'static [&'static str] = &[];
 
+    /// The options of a pipeline tool, which give [`Tool::quiet`] and [`Tool::threads`].
+    fn pipeline(&self) -> Option<&crate::args::PipelineOptions> {
+        None
+    }
+
     /// `-q/--quiet`: nothing but errors and warnings.
     fn quiet(&self) -> bool {
-        false
+        self.pipeline().is_some_and(|p| p.quiet.quiet)
     }
 
     /// `--cpu N`: the number of worker threads (None: every core).
     fn threads(&self) -> Option<usize> {
-        None
+        self.pipeline().and_then(|p| p.threads.cpu)
     }
 
     /// The tool takes `--resume`: a run stopped by a signal says it can go on.

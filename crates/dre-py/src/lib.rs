@@ -156,6 +156,17 @@ fn stats_args<'py>(
     Ok((a, shape, idx, steps))
 }
 
+/// `f(values, shape, index, steps)` of a checked `chi_cube` ([`stats_args`]).
+fn with_stats<R>(
+    chi_cube: &Bound<'_, PyAny>,
+    idx_min: Vec<i64>,
+    steps: Vec<f64>,
+    f: impl FnOnce(&[f32], &[usize], &[usize], &[f64]) -> R,
+) -> PyResult<R> {
+    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
+    Ok(f(values(&a, "chi_cube")?, &shape, &idx, &steps))
+}
+
 /// cube_gradient(chi_cube, idx_min, steps) -> float64 array (d,)
 ///
 /// The original's `statistics.cube_gradient`: per axis, the central difference of the cube
@@ -167,8 +178,7 @@ fn cube_gradient<'py>(
     idx_min: Vec<i64>,
     steps: Vec<f64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
-    let g = dre::cube_gradient(values(&a, "chi_cube")?, &shape, &idx, &steps);
+    let g = with_stats(chi_cube, idx_min, steps, dre::cube_gradient)?;
     Ok(g.into_pyarray(py).into_any())
 }
 
@@ -177,13 +187,7 @@ fn cube_gradient<'py>(
 /// The original's `statistics.gradient_norm`: the norm of `cube_gradient`.
 #[pyfunction]
 fn gradient_norm(chi_cube: &Bound<'_, PyAny>, idx_min: Vec<i64>, steps: Vec<f64>) -> PyResult<f64> {
-    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
-    Ok(dre::gradient_norm(
-        values(&a, "chi_cube")?,
-        &shape,
-        &idx,
-        &steps,
-    ))
+    with_stats(chi_cube, idx_min, steps, dre::gradient_norm)
 }
 
 /// cube_hessian(chi_cube, idx_min, steps) -> float64 array (d, d)
@@ -196,9 +200,9 @@ fn cube_hessian<'py>(
     idx_min: Vec<i64>,
     steps: Vec<f64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
-    let d = shape.len();
-    let h = dre::cube_hessian(values(&a, "chi_cube")?, &shape, &idx, &steps);
+    let (d, h) = with_stats(chi_cube, idx_min, steps, |c, shape, idx, steps| {
+        (shape.len(), dre::cube_hessian(c, shape, idx, steps))
+    })?;
     let h = Array::from_shape_vec(IxDyn(&[d, d]), h)
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     Ok(h.into_pyarray(py).into_any())
@@ -216,8 +220,7 @@ fn params_std<'py>(
     idx_min: Vec<i64>,
     steps: Vec<f64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (a, shape, idx, steps) = stats_args(chi_cube, idx_min, steps)?;
-    let s = dre::params_std(values(&a, "chi_cube")?, &shape, &idx, &steps);
+    let s = with_stats(chi_cube, idx_min, steps, dre::params_std)?;
     Ok(s.into_pyarray(py).into_any())
 }
 

@@ -4,7 +4,7 @@ use clap::Parser;
 use dre::{
     load_fitter, read_cube, Device, Fitter, ModelCube, Observer, PsfSource, RunConfig, TileReport,
 };
-use dre_cli::args::{CompressionArg, DeviceArg, Quiet, Resume, Threads, Tiles};
+use dre_cli::args::{CompressionArg, DeviceArg, PipelineOptions};
 use dre_cli::{Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,9 +90,6 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "Mosaics")]
     mosaics_dir: PathBuf,
 
-    #[command(flatten)]
-    threads: Threads,
-
     /// Convolve and fit on an NVIDIA GPU (same as --device cuda); falls back to the CPU with
     /// a warning when no CUDA driver or device is found
     #[arg(long, conflicts_with = "device")]
@@ -117,13 +114,7 @@ struct Args {
     warn: bool,
 
     #[command(flatten)]
-    resume: Resume,
-
-    #[command(flatten)]
-    tiles: Tiles,
-
-    #[command(flatten)]
-    quiet: Quiet,
+    common: PipelineOptions,
 }
 
 fn main() -> ExitCode {
@@ -134,16 +125,12 @@ impl Tool for Args {
     const NAME: &'static str = "dre";
     const RESUMABLE: bool = true;
 
-    fn quiet(&self) -> bool {
-        self.quiet.quiet
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.threads.cpu
+    fn pipeline(&self) -> Option<&PipelineOptions> {
+        Some(&self.common)
     }
 
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
-        let selected = self.tiles.selection()?;
+        let selected = self.common.tiles.selection()?;
         let device = if self.gpu {
             Device::Cuda(0)
         } else {
@@ -167,7 +154,7 @@ impl Tool for Args {
             }
         };
         let mut fitter = fitter(device, cube, out)?;
-        let resume = self.resume.resume;
+        let resume = self.common.resume.resume;
         let cfg = RunConfig {
             psf: PsfSource::from_path(&self.psf),
             cuts_dir: self.input,

@@ -5,7 +5,7 @@ use dre::{
     cut_tile, cuts_up_to_date, list_tile_images, lock_output_dir, CutOptions, CutReport, Filter,
     TileInputs,
 };
-use dre_cli::args::{CentroidModeArg, CompressionArg, Quiet, Resume, Threads, Tiles};
+use dre_cli::args::{CentroidModeArg, CompressionArg, PipelineOptions};
 use dre_cli::{run_items, Failure, ItemRun, Outcome, Reporter, Tool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,16 +100,7 @@ struct Args {
     warn: bool,
 
     #[command(flatten)]
-    threads: Threads,
-
-    #[command(flatten)]
-    resume: Resume,
-
-    #[command(flatten)]
-    tiles: Tiles,
-
-    #[command(flatten)]
-    quiet: Quiet,
+    common: PipelineOptions,
 }
 
 fn main() -> ExitCode {
@@ -120,17 +111,13 @@ impl Tool for Args {
     const NAME: &'static str = "make_cuts";
     const RESUMABLE: bool = true;
 
-    fn quiet(&self) -> bool {
-        self.quiet.quiet
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.threads.cpu
+    fn pipeline(&self) -> Option<&PipelineOptions> {
+        Some(&self.common)
     }
 
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
         let opts = options(&self).map_err(Failure::Usage)?;
-        let selected = self.tiles.selection()?;
+        let selected = self.common.tiles.selection()?;
         let tiles = list_tile_images(&self.input)?;
         let missing = selected.missing(tiles.iter().map(|t| stem(t)));
         let tiles = selected.filter(tiles, |t| stem(t));
@@ -147,7 +134,7 @@ impl Tool for Args {
             item: "tile",
             items: "tiles",
             missing: missing.len(),
-            resume: self.resume.resume,
+            resume: self.common.resume.resume,
         };
         let ok = run_items(
             out,

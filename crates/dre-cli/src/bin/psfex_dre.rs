@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dre::{list_catalogs, Psfex};
-use dre_cli::args::{Quiet, Resume, Threads, Tiles};
+use dre_cli::args::PipelineOptions;
 use dre_cli::{run_items, Failure, ItemRun, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,16 +61,7 @@ struct Args {
     config: Option<PathBuf>,
 
     #[command(flatten)]
-    threads: Threads,
-
-    #[command(flatten)]
-    resume: Resume,
-
-    #[command(flatten)]
-    tiles: Tiles,
-
-    #[command(flatten)]
-    quiet: Quiet,
+    common: PipelineOptions,
 }
 
 fn main() -> ExitCode {
@@ -81,12 +72,8 @@ impl Tool for Args {
     const NAME: &'static str = "psfex_dre";
     const RESUMABLE: bool = true;
 
-    fn quiet(&self) -> bool {
-        self.quiet.quiet
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.threads.cpu
+    fn pipeline(&self) -> Option<&PipelineOptions> {
+        Some(&self.common)
     }
 
     fn run(self, out: &Reporter) -> Result<Outcome, Failure> {
@@ -96,7 +83,7 @@ impl Tool for Args {
 
 /// Outcome::SomeFailed: some tile failed (already reported).
 fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
-    let selected = args.tiles.selection()?;
+    let selected = args.common.tiles.selection()?;
     let catalogs = list_catalogs(&args.input)?;
     let missing = selected.missing(catalogs.iter().map(|c| c.name.as_str()));
     let catalogs = selected.filter(catalogs, |c| &c.name);
@@ -122,7 +109,7 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
         item: "tile",
         items: "tiles",
         missing: missing.len(),
-        resume: args.resume.resume,
+        resume: args.common.resume.resume,
     };
     let ok = run_items(
         out,

@@ -2,7 +2,7 @@
 
 use clap::{ArgMatches, FromArgMatches, Parser};
 use dre::{pair_images, GainKey, GainMode, SexConfig, SexOptions, Sextractor};
-use dre_cli::args::{Quiet, Resume, Threads, Tiles};
+use dre_cli::args::PipelineOptions;
 use dre_cli::{run_items, Failure, ItemRun, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,22 +112,13 @@ struct Args {
     #[arg(long = "file", value_names = ["NAME", "DIR"], num_args = 2.., action = clap::ArgAction::Append)]
     file: Vec<String>,
 
-    #[command(flatten)]
-    threads: Threads,
-
-    #[command(flatten)]
-    resume: Resume,
-
-    #[command(flatten)]
-    tiles: Tiles,
-
-    #[command(flatten)]
-    quiet: Quiet,
-
     /// The folders of each --file, kept apart (clap's derive flattens repeated multi-value
     /// options into `file`).
     #[arg(skip)]
     file_groups: Vec<Vec<String>>,
+
+    #[command(flatten)]
+    common: PipelineOptions,
 }
 
 fn main() -> ExitCode {
@@ -139,12 +130,8 @@ impl Tool for Args {
     const RESUMABLE: bool = true;
     const SINGLE_DASH_LONGS: &'static [&'static str] = &["sep", "zp", "fwhm"];
 
-    fn quiet(&self) -> bool {
-        self.quiet.quiet
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.threads.cpu
+    fn pipeline(&self) -> Option<&PipelineOptions> {
+        Some(&self.common)
     }
 
     fn from_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
@@ -163,7 +150,7 @@ impl Tool for Args {
 
 /// Outcome::SomeFailed: some image failed (already reported).
 fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
-    let selected = args.tiles.selection()?;
+    let selected = args.common.tiles.selection()?;
     let config = SexConfig::choose(args.config.as_deref())?;
     let mut pairing = pair_images(
         &args.input[0],
@@ -218,7 +205,7 @@ fn run(args: Args, out: &Reporter) -> dre::Result<Outcome> {
         item: "image",
         items: "images",
         missing: missing.len(),
-        resume: args.resume.resume,
+        resume: args.common.resume.resume,
     };
     let ok = run_items(
         out,

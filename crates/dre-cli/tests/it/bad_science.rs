@@ -4,8 +4,9 @@
 //! naming the file (and object), no temporary left, and the good tiles finished.
 
 use crate::common::{
-    all_files, blob, f64_column, golden_workdir, output, run_in, small_cut as cut,
-    small_grid as grid, stderr, tool_lines, write_small_cuts as write_cuts, B,
+    blob, dre_small as dre, f64_column, golden_psf_for, golden_workdir, no_temporaries, output,
+    run_in, small_cut as cut, small_grid as grid, stderr, tool_lines,
+    write_small_cuts as write_cuts, B,
 };
 use dre::{read_catalog, write_cube, write_table, Axis, ColumnData, Cut, CutReader, ModelCube};
 use fitsio::images::{ImageDescription, ImageType};
@@ -70,19 +71,9 @@ fn workdir(tiles: &[&str]) -> tempfile::TempDir {
     for t in tiles {
         let cuts: Vec<Cut> = ["00_0001", "00_0002", "00_0003"].map(cut).to_vec();
         write_cuts(&d.join(format!("Cuts/{t}_cuts.h5")), &cuts);
-        std::fs::copy(
-            dre_testdata::golden().join("PSF/gold.psf"),
-            d.join(format!("PSF/{t}.psf")),
-        )
-        .unwrap();
+        golden_psf_for(d, t);
     }
     dir
-}
-
-fn dre(dir: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["-m", "cube.fits", "--quiet"];
-    args.extend_from_slice(extra);
-    run_in(DRE, dir, &args)
 }
 
 /// Lines of a dre run other than the warnings that no catalogue is joined.
@@ -91,16 +82,6 @@ fn dre_lines(o: &Output) -> Vec<String> {
         .into_iter()
         .filter(|l| !l.contains("no catalogue"))
         .collect()
-}
-
-fn no_temporaries(dir: &Path) {
-    for f in all_files(dir) {
-        assert!(
-            !f.to_string_lossy().ends_with(".tmp"),
-            "left behind: {}",
-            f.display()
-        );
-    }
 }
 
 fn summary_rows(dir: &Path, tile: &str) -> usize {

@@ -201,3 +201,42 @@ pub fn fake_sextractor(dir: &Path, script: &str) -> String {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
 }
+
+/// Every temporary below `dir`, file or folder (`*.tmp`, `*.part`).
+pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let n = p.to_string_lossy();
+        if n.ends_with(".tmp") || n.ends_with(".part") {
+            out.push(p.clone());
+        }
+        if p.is_dir() {
+            out.extend(temporaries(&p));
+        }
+    }
+    out
+}
+
+/// No temporary is left below `dir`.
+pub fn no_temporaries(dir: &Path) {
+    let left = temporaries(dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `dre -m cube.fits --quiet EXTRA...` in `dir`.
+pub fn dre_small(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["-m", "cube.fits", "--quiet"];
+    args.extend_from_slice(extra);
+    run_in(env!("CARGO_BIN_EXE_dre"), dir, &args)
+}
+
+/// The golden PSF as `dir/PSF/TILE.psf`.
+pub fn golden_psf_for(dir: &Path, tile: &str) {
+    std::fs::create_dir_all(dir.join("PSF")).unwrap();
+    std::fs::copy(
+        dre_testdata::golden().join("PSF/gold.psf"),
+        dir.join(format!("PSF/{tile}.psf")),
+    )
+    .unwrap();
+}

@@ -2,13 +2,12 @@
 //! run completes, the exit status says something failed, and nothing is half-written.
 
 use crate::common::{
-    all_files, hdf5_writing, run_in, small_cut as cut, stderr, tool_lines, write_small_cube,
-    write_small_cuts as write_cuts,
+    dre_small as dre, golden_psf_for, hdf5_writing, no_temporaries, small_cut as cut, stderr,
+    tool_lines, write_small_cube, write_small_cuts as write_cuts,
 };
 use dre::Cut;
 use std::path::Path;
 
-const DRE: &str = env!("CARGO_BIN_EXE_dre");
 /// HDF5 opens files without close-on-exec: a `dre` spawned by one test thread would inherit
 /// (and keep locked) a file another thread is writing. The tests of this file take turns.
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -29,30 +28,9 @@ fn workdir() -> tempfile::TempDir {
             .map(|n| cut(n))
             .collect();
         write_cuts(&d.join(format!("Cuts/{t}_cuts.h5")), &cuts);
-        std::fs::create_dir_all(d.join("PSF")).unwrap();
-        std::fs::copy(
-            dre_testdata::golden().join("PSF/gold.psf"),
-            d.join(format!("PSF/{t}.psf")),
-        )
-        .unwrap();
+        golden_psf_for(d, t);
     }
     dir
-}
-
-fn dre(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["-m", "cube.fits", "--quiet"];
-    args.extend_from_slice(extra);
-    run_in(DRE, dir, &args)
-}
-
-fn no_temporaries(dir: &Path) {
-    for f in all_files(dir) {
-        assert!(
-            !f.to_string_lossy().ends_with(".tmp"),
-            "left behind: {}",
-            f.display()
-        );
-    }
 }
 
 /// Sets an integer key of HDU `hdu`, replacing its value (fitsio's write_key appends).

@@ -4,8 +4,8 @@
 //! and the other tiles finished.
 
 use crate::common::{
-    all_files, hdf5_writing, output, run_in, small_cut as cut, stderr, tool_lines,
-    write_small_cube, write_small_cuts, B,
+    all_files, dre_small as dre, golden_psf_for, hdf5_writing, no_temporaries, output, run_in,
+    small_cut as cut, stderr, tool_lines, write_small_cube, write_small_cuts, B,
 };
 use dre::{read_catalog, read_grid, Cut};
 use std::path::{Path, PathBuf};
@@ -34,19 +34,9 @@ fn dre_workdir(tiles: &[(&str, usize)]) -> tempfile::TempDir {
     std::fs::create_dir_all(d.join("PSF")).unwrap();
     for (t, n) in tiles {
         write_cuts(&d.join(format!("Cuts/{t}_cuts.h5")), *n);
-        std::fs::copy(
-            dre_testdata::golden().join("PSF/gold.psf"),
-            d.join(format!("PSF/{t}.psf")),
-        )
-        .unwrap();
+        golden_psf_for(d, t);
     }
     dir
-}
-
-fn dre(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["-m", "cube.fits", "--quiet"];
-    args.extend_from_slice(extra);
-    run_in(DRE, dir, &args)
 }
 
 /// The golden tile as `Tiles/NAME.fits`, its SExtractor files in `Sextracted/NAME/`; with
@@ -92,16 +82,6 @@ fn assert_errors(o: &std::process::Output, prog: &str, want: &[(&str, &str)]) {
             "{l:?} should start with {start:?}"
         );
         assert!(l.contains(words), "{l:?} should contain {words:?}");
-    }
-}
-
-fn no_temporaries(dir: &Path) {
-    for f in all_files(dir) {
-        assert!(
-            !f.file_name().unwrap().to_string_lossy().ends_with(".tmp"),
-            "left behind: {}",
-            f.display()
-        );
     }
 }
 
@@ -389,11 +369,7 @@ fn brackets_parentheses_and_spaces_go_through_make_cuts_and_dre() {
     assert_eq!(stderr(&o), "");
     std::fs::create_dir_all(d.join("PSF")).unwrap();
     for t in tiles {
-        std::fs::copy(
-            dre_testdata::golden().join("PSF/gold.psf"),
-            d.join(format!("PSF/{t}.psf")),
-        )
-        .unwrap();
+        golden_psf_for(d, t);
     }
     let cube = dre_testdata::golden().join("cube_small.fits");
     let o = run_in(DRE, d, &["-m", cube.to_str().unwrap(), "-q"]);

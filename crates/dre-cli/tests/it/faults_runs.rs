@@ -3,7 +3,7 @@
 //! 128 + signal, one line saying where, no temporary and no child left), one run per
 //! output folder, stale temporaries of dead processes, and `--cpu` above the cores.
 
-use crate::common::{is_bookkeeping, output, run_in, spawn, stderr};
+use crate::common::{is_bookkeeping, no_temporaries, output, run_in, spawn, stderr, temporaries};
 use crate::preprocess::{golden_tile, require_tools, write_crop};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -112,26 +112,6 @@ fn recorded(dir: &Path, tool: &str) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Every file and folder below `dir` whose name ends in `.tmp`.
-fn temporaries(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.to_string_lossy().ends_with(".tmp") {
-            out.push(p.clone());
-        }
-        if p.is_dir() {
-            out.extend(temporaries(&p));
-        }
-    }
-    out
-}
-
-pub(crate) fn no_temporaries(dir: &Path) {
-    let left = temporaries(dir);
-    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// Contents and modification time of every output file below `dir` (bookkeeping aside),

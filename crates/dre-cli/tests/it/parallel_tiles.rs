@@ -3,10 +3,8 @@
 //! a bad tile is reported and the others finish, and a stopped run kills every child it had
 //! running.
 
-use crate::common::{is_bookkeeping, run_in, spawn, stderr};
-use crate::faults_runs::{
-    gone, no_temporaries, pipeline_workdir, signal, tile_names, wait_until, workdir,
-};
+use crate::common::{is_bookkeeping, no_temporaries, run_in, spawn, stderr};
+use crate::faults_runs::{gone, pipeline_workdir, signal, tile_names, wait_until, workdir};
 use crate::preprocess::{golden_tile, require_tools, write_crop};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

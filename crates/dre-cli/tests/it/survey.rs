@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub use crate::common::no_temporaries;
 use crate::common::{hdf5_writing, output, stderr};
 use crate::preprocess::require_tools;
 use dre::ColumnData;
@@ -237,18 +238,6 @@ pub fn error_lines(o: &Output) -> Vec<String> {
         .filter(|l| !l.contains(": warning: "))
         .map(String::from)
         .collect()
-}
-
-/// Every temporary left below `dir` (`*.tmp`, `*.part`).
-pub fn no_temporaries(dir: &Path) {
-    let left: Vec<PathBuf> = crate::common::all_files(dir)
-        .into_iter()
-        .filter(|p| {
-            let n = p.to_string_lossy();
-            n.ends_with(".tmp") || n.ends_with(".part") || n.contains(".tmp/")
-        })
-        .collect();
-    assert!(left.is_empty(), "temporaries left: {left:?}");
 }
 
 /// The long flags of a tool's --help, with their default when it shows one.

@@ -589,6 +589,14 @@ impl Score {
 mod tests {
     use super::*;
 
+    /// The default cube's steps.
+    const GRID_STEPS: Steps = Steps {
+        logr: 0.1,
+        q: 0.1,
+        theta: 15.0,
+        n: 1.0,
+    };
+
     #[test]
     fn statistics_of_known_offsets() {
         let s = stats("x", &[0.0, 0.1, -0.1, 0.2, 1.0, f64::NAN], 0.2);
@@ -631,12 +639,7 @@ mod tests {
         let truth = [t(10.0, 10.0), t(50.0, 50.0)];
         let fitted = [f(11.0, 10.0), f(10.5, 10.0), f(80.0, 80.0), f(52.0, 52.0)];
         assert_eq!(match_nearest(&truth, &fitted, 3.0), vec![(0, 1), (1, 3)]);
-        let steps = Steps {
-            logr: 0.1,
-            q: 0.1,
-            theta: 15.0,
-            n: 1.0,
-        };
+        let steps = GRID_STEPS;
         let s = score(&truth, &fitted, 3.0, steps, &SNR_EDGES);
         assert_eq!(s.matched, 2);
         assert!((s.overall[0].median - 0.1).abs() < 1e-12);
@@ -676,12 +679,7 @@ mod tests {
         };
         let truth: Vec<Truth> = (0..8).map(t).collect();
         let fitted: Vec<Fitted> = (0..8).map(f).collect();
-        let steps = Steps {
-            logr: 0.1,
-            q: 0.1,
-            theta: 15.0,
-            n: 1.0,
-        };
+        let steps = GRID_STEPS;
         let s = score(&truth, &fitted, 3.0, steps, &SNR_EDGES);
         let names: Vec<&str> = s.overall.iter().map(|s| s.quantity).collect();
         assert_eq!(
