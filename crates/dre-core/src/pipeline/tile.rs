@@ -13,7 +13,7 @@ use crate::io::compression::Compression;
 use crate::io::cuts::{Cut, CutReader};
 use crate::io::table::{read_catalog, write_table_with_cards};
 use crate::layout;
-use crate::output::mosaic::{mosaic, write_mosaic};
+use crate::output::mosaic::{mosaic, MosaicWriter};
 use crate::output::mosaic_png::{mosaic_title, write_mosaic_png};
 use crate::output::summary::{join_keys, summary_table, FitRow};
 use std::path::{Path, PathBuf};
@@ -151,6 +151,10 @@ pub(crate) fn fit_cuts(
     // never ends with a new chi file beside an old Summary.
     drop(PendingFile::new(&paths.summary)?);
     let mut chi_out = ChiWriter::create(&paths.chi, grid.shape(), compression)?;
+    let mut mosaics = match &paths.mosaics {
+        Some(_) => Some(MosaicWriter::start(b)?),
+        None => None,
+    };
     let mut rows = Vec::new();
     // Objects fitted without some of their pixels, for one warning per file.
     let mut masked: Vec<(String, usize, usize)> = Vec::new();
@@ -230,8 +234,9 @@ pub(crate) fn fit_cuts(
                 let scale = obj.scale(&model);
                 let img = mosaic(&cut.obj, &cut.seg, &model, scale, obj.flux, b);
                 let file = layout::mosaic_file(dir, &paths.name, &obj.name);
-                write_mosaic(&file, &img, b)?;
-                report.outputs.push(file);
+                if let Some(w) = mosaics.as_mut() {
+                    w.add(file, img)?;
+                }
                 if paths.png {
                     let png = layout::mosaic_png_file(dir, &paths.name, &obj.name);
                     let title = mosaic_title(&paths.name, &obj.name, &params);
@@ -277,6 +282,9 @@ pub(crate) fn fit_cuts(
             paths.catalog.as_deref().unwrap_or(Path::new("")).display(),
             rows.len() - table.nrows()
         ));
+    }
+    if let Some(w) = mosaics {
+        report.outputs.extend(w.finish()?);
     }
     chi_out.finish()?;
     // The DRE_FLAGS bits, named in the header: DREFLGk is bit 2^k.
