@@ -33,8 +33,9 @@ use std::process::ExitCode;
 /// pixels, and 2 x 8192 x 8192 pixels for all the tiles in memory at once), else a window at
 /// a time. Each tile's file is the same whatever the number of threads.
 ///
-/// A tile that cannot be cut is reported and the others go on; the exit status is 1 if any
-/// tile failed, 2 for bad arguments.
+/// A tile that cannot be cut is reported on one line and the others go on; a last line
+/// counts the tiles that failed. The exit status is 1 if any tile failed, 2 for bad
+/// arguments.
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
