@@ -2,8 +2,7 @@
 //! and re-rendered when the cached file is missing, unreadable or another cube.
 
 use crate::error::Result;
-use crate::io::cube_file::read_cube;
-use crate::io::cube_file::write_cube;
+use crate::io::cube_file::{read_cube, write_cube};
 use crate::io::fits::{open_fits, read_str_key};
 use crate::model::cube::{Axis, Grid, ModelCube};
 use crate::model::render::{convention_cards, render_cube, RadiusConvention};

@@ -15,7 +15,7 @@ use crate::io::lock::{lock_output_dir, OutputLock};
 use crate::io::psf::read_psf;
 use crate::layout;
 use crate::pipeline::resume::{forget_record, record_file, Provenance};
-use crate::pipeline::tile::{count_objects, fit_cuts, TileCuts, TilePaths, TileReport};
+use crate::pipeline::tile::{fit_cuts, TileCuts, TilePaths, TileReport};
 use crate::survey::select::TileSelection;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -189,22 +189,20 @@ pub fn run_tiles(
             continue;
         }
         let result = forget_record(&record)
-            .and_then(|()| count_objects(cuts))
-            .and_then(|n| {
-                obs.tile_started(i, tiles.len(), name, n);
+            .and_then(|()| TileCuts::open(cuts, chunk))
+            .and_then(|mut cuts| {
+                obs.tile_started(i, tiles.len(), name, cuts.len());
                 let psf = read_psf(&psf_file)?;
                 let start = Instant::now();
                 // The first batch of cuts is read while the cube is convolved.
                 let boxsize = fitter.grid().boxsize;
-                let mut cuts = None;
                 let convolved = rayon::in_place_scope(|s| {
-                    s.spawn(|_| cuts = Some(TileCuts::open(&paths.cuts, chunk, boxsize)));
+                    s.spawn(|_| cuts.read_first(boxsize));
                     fitter.convolve(&psf)
                 });
                 if convolved.map_err(|e| e.at_file(&psf_file))? {
                     obs.convolved(start.elapsed().as_secs_f64());
                 }
-                let cuts = cuts.expect("the scope ran the spawned job")?;
                 fit_cuts(fitter, &paths, cuts, cfg.compression, &|k| {
                     obs.objects_done(k)
                 })

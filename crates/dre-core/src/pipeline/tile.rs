@@ -56,11 +56,6 @@ pub struct TileReport {
     pub outputs: Vec<PathBuf>,
 }
 
-/// Number of objects in a cut file (for progress bars), or the error opening it.
-pub fn count_objects(cuts: &Path) -> Result<usize> {
-    Ok(CutReader::open(cuts)?.names().len())
-}
-
 /// Fits every object of a tile against the models of `fitter`, already convolved with the
 /// tile's PSF. `chunk` objects are read and fitted together; `progress(k)` is called as k
 /// more objects are done.
@@ -71,12 +66,12 @@ pub fn fit_tile(
     chunk: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<TileReport> {
-    let cuts = TileCuts::open(&paths.cuts, chunk, fitter.grid().boxsize)?;
+    let cuts = TileCuts::open(&paths.cuts, chunk)?;
     fit_cuts(fitter, paths, cuts, compression, progress)
 }
 
-/// A tile's cut file, open, with its first batch of objects read and packed (while the cube
-/// is convolved, by [`crate::run`]).
+/// A tile's cut file, open, its objects read `chunk` at a time; the first batch may be read
+/// ahead (while the cube is convolved, by [`crate::run`]).
 pub(crate) struct TileCuts {
     reader: CutReader,
     chunk: usize,
@@ -84,20 +79,23 @@ pub(crate) struct TileCuts {
 }
 
 impl TileCuts {
-    /// Opens `path` and reads its first `chunk` objects, packed for stamps of `boxsize`.
-    pub(crate) fn open(path: &Path, chunk: usize, boxsize: usize) -> Result<TileCuts> {
-        let reader = CutReader::open(path)?;
-        let chunk = chunk.max(1);
-        let first = reader
-            .names()
-            .chunks(chunk)
-            .next()
-            .map(|names| load(&reader, names, boxsize));
+    pub(crate) fn open(path: &Path, chunk: usize) -> Result<TileCuts> {
         Ok(TileCuts {
-            reader,
-            chunk,
-            first,
+            reader: CutReader::open(path)?,
+            chunk: chunk.max(1),
+            first: None,
         })
+    }
+
+    /// Number of objects (for progress bars).
+    pub(crate) fn len(&self) -> usize {
+        self.reader.names().len()
+    }
+
+    /// Reads and packs the first batch, for stamps of `boxsize`.
+    pub(crate) fn read_first(&mut self, boxsize: usize) {
+        let names = self.reader.names().chunks(self.chunk).next();
+        self.first = names.map(|names| load(&self.reader, names, boxsize));
     }
 }
 
@@ -161,7 +159,7 @@ pub(crate) fn fit_cuts(
     // The next batch is read and packed on the thread pool while this one is fitted: its
     // reading takes the HDF5 lock, one thread at a time, and would leave the other cores idle.
     let batches: Vec<&[String]> = reader.names().chunks(chunk).collect();
-    let mut next = first;
+    let mut next = first.or_else(|| batches.first().map(|names| load(&reader, names, b)));
     for (i, names) in batches.iter().enumerate() {
         let mut cuts: Vec<(Cut, (u32, u64))> = Vec::new();
         let mut ready: Vec<Prepared> = Vec::new();
@@ -221,7 +219,7 @@ pub(crate) fn fit_cuts(
                 continue;
             };
             chi_out.add(&obj.name, chi)?;
-            if let Some(dir) = &paths.mosaics {
+            if let (Some(dir), Some(writer)) = (&paths.mosaics, mosaics.as_mut()) {
                 let k = flat_index(grid.shape(), params.model_idx);
                 let model = fitter.model(k).map_err(|e| e.at_file(&paths.cuts))?;
                 if model.len() != grid.stamp_len() {
@@ -234,9 +232,7 @@ pub(crate) fn fit_cuts(
                 let scale = obj.scale(&model);
                 let img = mosaic(&cut.obj, &cut.seg, &model, scale, obj.flux, b);
                 let file = layout::mosaic_file(dir, &paths.name, &obj.name);
-                if let Some(w) = mosaics.as_mut() {
-                    w.add(file, img)?;
-                }
+                writer.add(file, img)?;
                 if paths.png {
                     let png = layout::mosaic_png_file(dir, &paths.name, &obj.name);
                     let title = mosaic_title(&paths.name, &obj.name, &params);

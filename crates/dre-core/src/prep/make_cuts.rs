@@ -573,11 +573,8 @@ impl TileHdus {
         let held = (pixels <= WHOLE_IMAGE_PIXELS)
             .then(|| HELD_PIXELS.take(pixels))
             .flatten();
-        let max = if held.is_some() {
-            WHOLE_IMAGE_PIXELS
-        } else {
-            0
-        };
+        // Whole when its pixels are held, else a window at a time.
+        let max = held.as_ref().map_or(0, |h| h.pixels);
         Ok(TileImages {
             tile: Plane::new(self.tile, max)?,
             nb: Plane::new(self.nb, max)?,
