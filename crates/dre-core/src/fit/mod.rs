@@ -8,3 +8,4 @@ pub mod kernel;
 pub mod params;
 pub mod refine;
 pub mod statistics;
+pub mod subpixel;

@@ -9,11 +9,14 @@
 //! segment), is minimised inside the window. The pixel variances are those of the best grid
 //! model, held fixed: the chi-square is then a quadratic form in the window's models, whose
 //! Gram matrix is summed over the pixels once, and each evaluation costs O(9^d) whatever the
-//! object's size. One-sigma errors are the square roots of the diagonal of 2 H^-1, H the
-//! chi-square's Gauss-Newton Hessian at the minimum, scaled by the reduced chi-square where it exceeds 1.
+//! object's size. Every model is first moved onto the object's sub-pixel offset
+//! ([`super::subpixel`]). One-sigma errors are the square roots of the diagonal of 2 H^-1, H
+//! the chi-square's Gauss-Newton Hessian at the minimum, scaled by the reduced chi-square
+//! where it exceeds 1.
 
 use super::kernel::Prepared;
 use super::statistics::invert;
+use super::subpixel::{fit_offset, Shift};
 use crate::conventions::{fold_angle, is_round};
 use crate::model::cube::{Axis, Grid};
 
@@ -264,8 +267,9 @@ struct Gram {
 
 impl Gram {
     /// Sums over the object's counted pixels with the variances of window model `best`
-    /// (s_best m_best + rms^2); the model fluxes over its whole segment, as the fit's.
-    fn new(obj: &Prepared, models: &[&[f32]], best: usize) -> Gram {
+    /// (s_best m_best + rms^2); the model fluxes over its whole segment, as the fit's. Each
+    /// model is read moved by `shift`.
+    fn new(obj: &Prepared, models: &[&[f32]], best: usize, shift: &Shift) -> Gram {
         let n = models.len();
         let mut gram = Gram {
             n,
@@ -275,15 +279,15 @@ impl Gram {
             f: vec![0.0; n],
             flux: obj.flux as f64,
         };
-        let fb: f64 = obj
-            .segment_pixels()
-            .map(|(q, ..)| models[best][q] as f64)
-            .sum();
+        let seg: Vec<(usize, f32, f32, bool)> = obj.segment_pixels().collect();
+        let pixels: Vec<usize> = seg.iter().map(|p| p.0).collect();
+        let cols: Vec<Vec<f64>> = models.iter().map(|m| shift.apply(m, &pixels)).collect();
+        let fb: f64 = cols[best].iter().sum();
         let sb = gram.flux / fb;
         let mut x = vec![0.0; n];
-        for (q, d, r2, counted) in obj.segment_pixels() {
-            for (xj, m) in x.iter_mut().zip(models) {
-                *xj = m[q] as f64;
+        for (i, &(_, d, r2, counted)) in seg.iter().enumerate() {
+            for (xj, col) in x.iter_mut().zip(&cols) {
+                *xj = col[i];
             }
             for (fj, xj) in gram.f.iter_mut().zip(&x) {
                 *fj += xj;
@@ -505,7 +509,9 @@ pub fn refine(chi: &[f32], grid: &Grid, obj: &Prepared, models: &[&[f32]]) -> Op
             .iter()
             .rev()
             .fold(0, |m, &o| 3 * m + (o + 1.0) as usize);
-        let gram = Gram::new(obj, models, best_model);
+        let b = grid.boxsize;
+        let shift = Shift::new(b, fit_offset(obj, models[best_model], b));
+        let gram = Gram::new(obj, models, best_model, &shift);
         let chi2 = |u: &[f64]| {
             let mut w = vec![0.0; gram.n];
             win.weights(u, &mut w);
