@@ -1,13 +1,14 @@
 //! DRE_FLAGS set on purpose on cuts fitted as `dre` fits them: de Vaucouleurs galaxies
 //! rendered and convolved by the library, fitted against a small Sérsic cube (n = 4, R_e
 //! 1-10 px) and refined through `batch_parameters`, the path `dre` and the Python package
-//! take. (SECOND_MINIMUM is set on purpose in the library's unit tests: two crossed
-//! Gaussians; two crossed de Vaucouleurs bars here are best fitted by one round model.)
+//! take. SECOND_MINIMUM: two crossed exponential disks (n = 1) of one size in one cut; two
+//! crossed de Vaucouleurs bars, or two side by side, are best fitted by one compromise model
+//! with a single minimum.
 
 use dre::{
     batch_parameters, render_cube, Axis, CpuFitter, Cut, Fitter, Grid, Prepared, Psf,
     RadiusConvention, FLAG_FEW_PIXELS, FLAG_LOGR_EDGE, FLAG_Q_EDGE, FLAG_REFINE_FAILED,
-    FLAG_SEGMENT_AT_EDGE,
+    FLAG_SECOND_MINIMUM, FLAG_SEGMENT_AT_EDGE,
 };
 use std::path::Path;
 
@@ -108,6 +109,43 @@ fn each_flag_is_set_on_purpose_and_not_on_a_clean_galaxy() {
     assert_eq!(
         fl & (FLAG_REFINE_FAILED | FLAG_FEW_PIXELS),
         FLAG_REFINE_FAILED | FLAG_FEW_PIXELS,
+        "{v:?}"
+    );
+}
+
+/// Two exponential disks of one size crossed at right angles in one cut (a blend): the chi
+/// surface has two minima of equal depth, one on each bisector, 90 degrees apart.
+#[test]
+fn two_crossed_disks_of_one_size_set_second_minimum() {
+    let grid = |q: Axis, theta: Axis, logr: Axis| Grid {
+        index: Axis::new(1.0, 0.0, 1),
+        axrat: q,
+        posang: theta,
+        logh: logr,
+        boxsize: B,
+    };
+    let mut f = fitter(grid(
+        Axis::new(0.1, 0.1, 10),
+        Axis::new(-90.0, 15.0, 13),
+        Axis::new(0.0, 0.1, 10),
+    ));
+    let disk = |theta: f64| {
+        let one = fitter(grid(
+            Axis::new(0.2, 0.1, 1),
+            Axis::new(theta, 1.0, 1),
+            Axis::new(0.6, 0.1, 1),
+        ));
+        one.model(0).unwrap().to_vec()
+    };
+    let (a, b) = (disk(-45.0), disk(45.0));
+    let pair: Vec<f32> = a.iter().zip(&b).map(|(x, y)| 1000.0 * (x + y)).collect();
+    let (fl, v) = flags(&mut f, &cut(pair, 14.0));
+    assert_ne!(fl & FLAG_SECOND_MINIMUM, 0, "flags {fl}, values {v:?}");
+    // One disk alone: one minimum, its own shape.
+    let (fl, v) = flags(&mut f, &cut(a.iter().map(|x| 1000.0 * x).collect(), 14.0));
+    assert_eq!(fl & FLAG_SECOND_MINIMUM, 0, "flags {fl}, values {v:?}");
+    assert!(
+        (v[1] - 0.2).abs() < 0.02 && (v[2] + 45.0).abs() < 1.0,
         "{v:?}"
     );
 }

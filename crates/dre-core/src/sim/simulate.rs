@@ -627,7 +627,10 @@ mod cramer_rao {
     fn bound(cfg: &SimConfig, psf: &Psf, g: &Galaxy, free_sky: bool) -> [f64; 3] {
         let b = galaxy_box(g.re_major);
         let (cx, cy) = (fits_to_index(g.x), fits_to_index(g.y));
-        let (x0, y0) = (cx.round() as i64 - b as i64 / 2, cy.round() as i64 - b as i64 / 2);
+        let (x0, y0) = (
+            cx.round() as i64 - b as i64 / 2,
+            cy.round() as i64 - b as i64 / 2,
+        );
         let p = image(g, psf, b, x0, y0);
         let mut d = vec![p.clone()];
         for (k, h) in [0.02, 0.02, 0.002, 0.004, 0.2].into_iter().enumerate() {
@@ -649,7 +652,12 @@ mod cramer_rao {
                 (h, -h)
             };
             let (a, c) = (moved(up), moved(down));
-            d.push(a.iter().zip(&c).map(|(u, v)| g.flux * (u - v) / (up - down)).collect());
+            d.push(
+                a.iter()
+                    .zip(&c)
+                    .map(|(u, v)| g.flux * (u - v) / (up - down))
+                    .collect(),
+            );
         }
         if free_sky {
             d.push(vec![1.0; p.len()]);
@@ -678,16 +686,17 @@ mod cramer_rao {
         // erf by its continued-fraction-free Chebyshev fit (Numerical Recipes' erfc, 1e-7).
         let erf = |x: f64| {
             let t = 1.0 / (1.0 + 0.5 * x.abs());
-            let e = t * (-x * x - 1.26551223
-                + t * (1.00002368
-                    + t * (0.37409196
-                        + t * (0.09678418
-                            + t * (-0.18628806
-                                + t * (0.27886807
-                                    + t * (-1.13520398
-                                        + t * (1.48851587
-                                            + t * (-0.82215223 + t * 0.17087277)))))))))
-                .exp();
+            let e = t
+                * (-x * x - 1.26551223
+                    + t * (1.00002368
+                        + t * (0.37409196
+                            + t * (0.09678418
+                                + t * (-0.18628806
+                                    + t * (0.27886807
+                                        + t * (-1.13520398
+                                            + t * (1.48851587
+                                                + t * (-0.82215223 + t * 0.17087277)))))))))
+                    .exp();
             1.0 - e
         };
         let within = |t: f64| s.iter().map(|&si| erf(t / (si * 2f64.sqrt()))).sum::<f64>();
