@@ -137,9 +137,9 @@ pub fn fit_parameters(
 /// Added in quadrature to the statistical errors of [`refine`] in the Summary's `_FIT_ERR`
 /// (n, q, theta in degrees, log r): the scatter that simulated tiles show beyond the
 /// statistical errors at high S/N, so that the pulls have unit width there (README,
-/// "Summary columns"). Log r's is the pipeline's bias in size (SExtractor's background, the
-/// pixel counted twice by integrated models and PSFEx's PSF), which no refinement removes.
-pub const SYSTEMATIC_FLOOR: [f64; 4] = [0.0, 0.005, 0.0, 0.012];
+/// "Summary columns"). Log r's is mostly the bias SExtractor's background gives sizes,
+/// which no refinement removes.
+pub const SYSTEMATIC_FLOOR: [f64; 4] = [0.0, 0.005, 0.0, 0.010];
 
 /// [`fit_parameters`] of a batch of objects and their chi cubes against the models of
 /// `fitter`: each window's models are fetched once (a GPU copies them back), then the

@@ -9,8 +9,8 @@
 //! segment), is minimised inside the window. The pixel variances are those of the best grid
 //! model, held fixed: the chi-square is then a quadratic form in the window's models, whose
 //! Gram matrix is summed over the pixels once, and each evaluation costs O(9^d) whatever the
-//! object's size. Every model is first moved onto the object's sub-pixel offset
-//! ([`super::subpixel`]). One-sigma errors are the square roots of the diagonal of 2 H^-1, H
+//! object's size. Every model is first moved onto the object's sub-pixel offset, with the
+//! pixel's response counted once ([`super::subpixel`]). One-sigma errors are the square roots of the diagonal of 2 H^-1, H
 //! the chi-square's Gauss-Newton Hessian at the minimum, scaled by the reduced chi-square
 //! where it exceeds 1.
 
@@ -268,7 +268,7 @@ struct Gram {
 impl Gram {
     /// Sums over the object's counted pixels with the variances of window model `best`
     /// (s_best m_best + rms^2); the model fluxes over its whole segment, as the fit's. Each
-    /// model is read moved by `shift`.
+    /// model is read through `shift`.
     fn new(obj: &Prepared, models: &[&[f32]], best: usize, shift: &Shift) -> Gram {
         let n = models.len();
         let mut gram = Gram {
