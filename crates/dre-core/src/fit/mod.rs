@@ -5,6 +5,7 @@ pub mod backend;
 pub mod convolve;
 pub mod gpu;
 pub mod kernel;
+mod newton;
 pub mod params;
 pub mod refine;
 pub mod statistics;

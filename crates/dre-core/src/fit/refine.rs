@@ -15,6 +15,7 @@
 //! where it exceeds 1.
 
 use super::kernel::Prepared;
+use super::newton::{minimise, positive_definite, GradHess};
 use super::statistics::invert;
 use super::subpixel::{fit_offset, Shift};
 use crate::conventions::{fold_angle, is_round};
@@ -223,9 +224,6 @@ impl Window {
     }
 }
 
-/// A gradient (d) and a Hessian (d x d, row-major).
-type GradHess = (Vec<f64>, Vec<f64>);
-
 /// Interpolation weights and their derivatives ([`Window::weight_derivatives`]).
 struct Derivs {
     w: Vec<f64>,
@@ -396,61 +394,6 @@ impl Gram {
 /// 1400 steps).
 const MIN_CURVATURE: f64 = 1e-6;
 
-/// Minimum of `f` (gradient and Hessian `derivatives`) over the box `lo..hi` from `u`: Newton steps (gradient steps where the
-/// Hessian is not positive definite), at most half a grid step each, projected on the box
-/// and halved until `f` decreases.
-fn minimise(
-    f: &dyn Fn(&[f64]) -> f64,
-    derivatives: &dyn Fn(&[f64]) -> GradHess,
-    mut u: Vec<f64>,
-    lo: &[f64],
-    hi: &[f64],
-) -> Vec<f64> {
-    let d = u.len();
-    let mut fu = f(&u);
-    for _ in 0..50 {
-        let (g, h) = derivatives(&u);
-        let newton = if positive_definite(&h, d) {
-            invert(&h, d).map(|inv| {
-                (0..d)
-                    .map(|j| -(0..d).map(|k| inv[j * d + k] * g[k]).sum::<f64>())
-                    .collect::<Vec<f64>>()
-            })
-        } else {
-            None
-        };
-        let mut step = newton.unwrap_or_else(|| {
-            (0..d)
-                .map(|j| -g[j] / h[j * d + j].abs().max(1e-12))
-                .collect()
-        });
-        let longest = step.iter().fold(0.0f64, |m, s| m.max(s.abs()));
-        if longest > 0.5 {
-            step.iter_mut().for_each(|s| *s *= 0.5 / longest);
-        }
-        let mut t = 1.0;
-        let mut moved = false;
-        for _ in 0..30 {
-            let v: Vec<f64> = (0..d)
-                .map(|j| (u[j] + t * step[j]).clamp(lo[j], hi[j]))
-                .collect();
-            let fv = f(&v);
-            if fv < fu {
-                let shift = (0..d).fold(0.0f64, |m, j| m.max((v[j] - u[j]).abs()));
-                u = v;
-                fu = fv;
-                moved = shift > 1e-9;
-                break;
-            }
-            t *= 0.5;
-        }
-        if !moved {
-            break;
-        }
-    }
-    u
-}
-
 /// Refines the minimum of `chi` (a cube of `grid`, flat in C order) of the object `obj`,
 /// given the convolved models of its window ([`refine_window`], in that order). None when
 /// `chi` is all NaN.
@@ -518,7 +461,8 @@ pub fn refine(chi: &[f32], grid: &Grid, obj: &Prepared, models: &[&[f32]]) -> Op
             gram.chi2(&w)
         };
         let derivatives = |u: &[f64]| gram.derivatives(&win.weight_derivatives(u), d);
-        let u = minimise(&chi2, &derivatives, start, &vec![-1.0; d], &vec![1.0; d]);
+        let (lo, hi) = (vec![-1.0; d], vec![1.0; d]);
+        let u = minimise(&chi2, &derivatives, start, (&lo, &hi), 1e-9);
         let dw = win.weight_derivatives(&u);
         let (_, h) = gram.derivatives(&dw, d);
         let low = chi2(&u);
@@ -548,25 +492,6 @@ pub fn refine(chi: &[f32], grid: &Grid, obj: &Prepared, models: &[&[f32]]) -> Op
         npix,
         multi_index: grid.index.count > 1,
     })
-}
-
-fn positive_definite(h: &[f64], d: usize) -> bool {
-    // Cholesky without keeping the factor.
-    let mut l = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let s: f64 = h[i * d + j] - (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum::<f64>();
-            if i == j {
-                if s <= 0.0 || !s.is_finite() {
-                    return false;
-                }
-                l[i * d + i] = s.sqrt();
-            } else {
-                l[i * d + j] = s / l[j * d + j];
-            }
-        }
-    }
-    true
 }
 
 /// Whether a local minimum of the cube other than the best lies outside the best point's

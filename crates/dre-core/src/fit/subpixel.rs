@@ -17,10 +17,15 @@
 //! per axis for every pixel.
 
 use super::kernel::Prepared;
+use super::newton::{minimise, GradHess};
+use std::cell::RefCell;
 
 /// Largest offset fitted, in pixels per axis: the cut's rounding gives at most 0.5, the
 /// catalogue's position error adds to it.
 pub const MAX_OFFSET: f64 = 1.0;
+
+/// The offset fit stops when a step moves it by less than this, in pixels.
+const TOLERANCE: f64 = 5e-3;
 
 /// Lanczos order: taps per axis are 2 A.
 const A: usize = 5;
@@ -151,9 +156,8 @@ impl Shift {
 
 /// The offset (dx, dy) of `obj` from the centre of the stamps: the move of `model` (a
 /// convolved `b` x `b` stamp, the best grid model) that minimises the object's chi-square,
-/// with the fit's flux scale F_d / F and the unmoved model's variances. Gauss-Newton from
-/// (0, 0), each coordinate kept within [`MAX_OFFSET`]; (0, 0) when the data do not
-/// constrain it.
+/// with the fit's flux scale F_d / F and the unmoved model's variances: Gauss-Newton steps
+/// from (0, 0), each coordinate kept within [`MAX_OFFSET`].
 pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
     let seg: Vec<(usize, f64, f64, bool)> = obj
         .segment_pixels()
@@ -185,45 +189,46 @@ pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
             .collect()
     };
     let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
-    let chi2 = |r: &[f64]| dot(r, r);
-    const H: f64 = 0.02;
-    let mut delta = (0.0, 0.0);
-    let mut r0 = residuals(delta);
-    for _ in 0..8 {
-        let rx = residuals((delta.0 + H, delta.1));
-        let ry = residuals((delta.0, delta.1 + H));
-        let jx: Vec<f64> = rx.iter().zip(&r0).map(|(a, b)| (a - b) / H).collect();
-        let jy: Vec<f64> = ry.iter().zip(&r0).map(|(a, b)| (a - b) / H).collect();
+    // The residuals of the last point `chi2` saw: the derivatives start from the same point.
+    let last: RefCell<Option<(f64, f64, Vec<f64>)>> = RefCell::new(None);
+    let chi2 = |u: &[f64]| {
+        let r = residuals((u[0], u[1]));
+        let c = dot(&r, &r);
+        *last.borrow_mut() = Some((u[0], u[1], r));
+        c
+    };
+    // Gauss-Newton: gradient 2 J^T r and Hessian 2 J^T J, J by forward differences.
+    let derivatives = |u: &[f64]| -> GradHess {
+        const H: f64 = 0.02;
+        let r = match last.take() {
+            Some((x, y, r)) if (x, y) == (u[0], u[1]) => r,
+            _ => residuals((u[0], u[1])),
+        };
+        let jx: Vec<f64> = residuals((u[0] + H, u[1]))
+            .iter()
+            .zip(&r)
+            .map(|(a, b)| (a - b) / H)
+            .collect();
+        let jy: Vec<f64> = residuals((u[0], u[1] + H))
+            .iter()
+            .zip(&r)
+            .map(|(a, b)| (a - b) / H)
+            .collect();
         let (a11, a12, a22) = (dot(&jx, &jx), dot(&jx, &jy), dot(&jy, &jy));
-        let (g1, g2) = (dot(&jx, &r0), dot(&jy, &r0));
-        let det = a11 * a22 - a12 * a12;
-        if !(det > 0.0 && det.is_finite()) {
-            break;
-        }
-        let step = (-(a22 * g1 - a12 * g2) / det, -(a11 * g2 - a12 * g1) / det);
-        // Halve the step until the chi-square decreases.
-        let mut t = 1.0;
-        let mut moved = false;
-        for _ in 0..10 {
-            let next = (
-                (delta.0 + t * step.0).clamp(-MAX_OFFSET, MAX_OFFSET),
-                (delta.1 + t * step.1).clamp(-MAX_OFFSET, MAX_OFFSET),
-            );
-            let r = residuals(next);
-            if chi2(&r) < chi2(&r0) {
-                let size = (next.0 - delta.0).abs().max((next.1 - delta.1).abs());
-                delta = next;
-                r0 = r;
-                moved = size > 5e-3;
-                break;
-            }
-            t *= 0.5;
-        }
-        if !moved {
-            break;
-        }
-    }
-    delta
+        (
+            vec![2.0 * dot(&jx, &r), 2.0 * dot(&jy, &r)],
+            vec![2.0 * a11, 2.0 * a12, 2.0 * a12, 2.0 * a22],
+        )
+    };
+    let bound = [MAX_OFFSET; 2];
+    let u = minimise(
+        &chi2,
+        &derivatives,
+        vec![0.0, 0.0],
+        (&bound.map(|b| -b), &bound),
+        TOLERANCE,
+    );
+    (u[0], u[1])
 }
 
 #[cfg(test)]
