@@ -17,7 +17,7 @@
 use super::kernel::Prepared;
 use super::newton::{minimise, positive_definite, GradHess};
 use super::statistics::invert;
-use super::subpixel::{fit_offset, Shift};
+use super::subpixel::{fit_offset, Resampler};
 use crate::conventions::{fold_angle, is_round};
 use crate::model::cube::{Axis, Grid};
 
@@ -266,8 +266,8 @@ struct Gram {
 impl Gram {
     /// Sums over the object's counted pixels with the variances of window model `best`
     /// (s_best m_best + rms^2); the model fluxes over its whole segment, as the fit's. Each
-    /// model is read through `shift`.
-    fn new(obj: &Prepared, models: &[&[f32]], best: usize, shift: &Shift) -> Gram {
+    /// model is read through `resample`.
+    fn new(obj: &Prepared, models: &[&[f32]], best: usize, resample: &Resampler) -> Gram {
         let n = models.len();
         let mut gram = Gram {
             n,
@@ -279,7 +279,7 @@ impl Gram {
         };
         let seg: Vec<(usize, f32, f32, bool)> = obj.segment_pixels().collect();
         let pixels: Vec<usize> = seg.iter().map(|p| p.0).collect();
-        let cols: Vec<Vec<f64>> = models.iter().map(|m| shift.apply(m, &pixels)).collect();
+        let cols: Vec<Vec<f64>> = models.iter().map(|m| resample.apply(m, &pixels)).collect();
         let fb: f64 = cols[best].iter().sum();
         let sb = gram.flux / fb;
         let mut x = vec![0.0; n];
@@ -453,8 +453,8 @@ pub fn refine(chi: &[f32], grid: &Grid, obj: &Prepared, models: &[&[f32]]) -> Op
             .rev()
             .fold(0, |m, &o| 3 * m + (o + 1.0) as usize);
         let b = grid.boxsize;
-        let shift = Shift::new(b, fit_offset(obj, models[best_model], b));
-        let gram = Gram::new(obj, models, best_model, &shift);
+        let resample = Resampler::new(b, fit_offset(obj, models[best_model], b));
+        let gram = Gram::new(obj, models, best_model, &resample);
         let chi2 = |u: &[f64]| {
             let mut w = vec![0.0; gram.n];
             win.weights(u, &mut w);

@@ -75,19 +75,19 @@ impl Taps {
     }
 }
 
-/// A move of a `b` x `b` stamp by (dx, dy) pixels (+x, +y: towards larger indices), with
-/// one pixel's response taken out.
+/// Resampling of a `b` x `b` stamp moved by (dx, dy) pixels (+x, +y: towards larger
+/// indices), with one pixel's response taken out.
 #[derive(Clone, Copy, Debug)]
-pub struct Shift {
+pub struct Resampler {
     b: usize,
     x: Taps,
     y: Taps,
 }
 
-impl Shift {
-    /// The move by `(dx, dy)`.
-    pub fn new(b: usize, (dx, dy): (f64, f64)) -> Shift {
-        Shift {
+impl Resampler {
+    /// The resampling for a move by `(dx, dy)`.
+    pub fn new(b: usize, (dx, dy): (f64, f64)) -> Resampler {
+        Resampler {
             b,
             x: Taps::new(dx),
             y: Taps::new(dy),
@@ -180,7 +180,7 @@ pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
         })
         .collect();
     let residuals = |delta: (f64, f64)| -> Vec<f64> {
-        let moved = Shift::new(b, delta).apply(model, &pixels);
+        let moved = Resampler::new(b, delta).apply(model, &pixels);
         let s = flux / moved.iter().sum::<f64>();
         seg.iter()
             .zip(&moved)
@@ -269,7 +269,7 @@ mod tests {
     fn pixel_averages_become_values_at_the_moved_centres() {
         let m = blob(0.0, 0.0, 20);
         for (dx, dy) in [(0.0, 0.0), (0.3, -0.45), (-0.5, 0.5)] {
-            let got = Shift::new(B, (dx, dy)).apply(&m, &all());
+            let got = Resampler::new(B, (dx, dy)).apply(&m, &all());
             let want = blob(dx, dy, 1);
             let err = got
                 .iter()
@@ -284,8 +284,8 @@ mod tests {
     #[test]
     fn a_whole_pixel_move_displaces_the_unmoved_output() {
         let m = blob(0.0, 0.0, 20);
-        let still = Shift::new(B, (0.0, 0.0)).apply(&m, &all());
-        let moved = Shift::new(B, (2.0, -1.0)).apply(&m, &all());
+        let still = Resampler::new(B, (0.0, 0.0)).apply(&m, &all());
+        let moved = Resampler::new(B, (2.0, -1.0)).apply(&m, &all());
         for y in 8..24 {
             for x in 8..24 {
                 let (q, from) = (y * B + x, (y + 1) * B + x - 2);
@@ -294,8 +294,8 @@ mod tests {
         }
         // Any subset of pixels, in any order, gets the values of the whole.
         let some = [500, 3, 1000, 77];
-        let moved_some = Shift::new(B, (0.3, 0.7)).apply(&m, &some);
-        let moved_all = Shift::new(B, (0.3, 0.7)).apply(&m, &all());
+        let moved_some = Resampler::new(B, (0.3, 0.7)).apply(&m, &some);
+        let moved_all = Resampler::new(B, (0.3, 0.7)).apply(&m, &all());
         for (v, &q) in moved_some.iter().zip(&some) {
             assert_eq!(*v, moved_all[q]);
         }
