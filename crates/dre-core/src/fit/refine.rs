@@ -10,9 +10,9 @@
 //! model, held fixed: the chi-square is then a quadratic form in the window's models, whose
 //! Gram matrix is summed over the pixels once, and each evaluation costs O(9^d) whatever the
 //! object's size. Every model is first moved onto the object's sub-pixel offset, with the
-//! pixel's response counted once ([`super::subpixel`]). One-sigma errors are the square roots of the diagonal of 2 H^-1, H
-//! the chi-square's Gauss-Newton Hessian at the minimum, scaled by the reduced chi-square
-//! where it exceeds 1.
+//! pixel's response counted once ([`super::subpixel`]). One-sigma errors are the square
+//! roots of the diagonal of 2 H^-1, H the chi-square's Gauss-Newton Hessian at the minimum,
+//! scaled by the reduced chi-square where it exceeds 1.
 
 use super::kernel::Prepared;
 use super::newton::{minimise, positive_definite, GradHess};
