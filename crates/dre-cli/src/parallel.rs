@@ -19,6 +19,19 @@ pub struct ItemRun<'a> {
     pub resume: bool,
 }
 
+impl<'a> ItemRun<'a> {
+    /// A run over tiles (`make_cuts`, `psfex_dre`).
+    pub fn tiles(tool: &'a str, missing: usize, resume: bool) -> Self {
+        ItemRun {
+            tool,
+            item: "tile",
+            items: "tiles",
+            missing,
+            resume,
+        }
+    }
+}
+
 /// Runs `work(item, "i/n")` for every item in parallel ([`each_in_parallel`]) with a progress
 /// bar, skipping (with a line) the items `done_before` accepts under `--resume`; an item's
 /// error is reported on its line and the others go on. Ends with the count of failures and,

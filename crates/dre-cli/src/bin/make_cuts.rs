@@ -130,13 +130,7 @@ impl Tool for Args {
             .iter()
             .map(|t| TileInputs::locate(t, &self.sextracted, self.catalogs.as_deref()))
             .collect();
-        let run = ItemRun {
-            tool: Self::NAME,
-            item: "tile",
-            items: "tiles",
-            missing: missing.len(),
-            resume: self.common.resume.resume,
-        };
+        let run = ItemRun::tiles(Self::NAME, missing.len(), self.common.resume.resume);
         let ok = run_items(
             out,
             &run,

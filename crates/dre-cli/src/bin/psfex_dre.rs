@@ -104,13 +104,7 @@ fn run(args: &Args, out: &Reporter) -> dre::Result<Outcome> {
             args.input.display()
         ));
     }
-    let run = ItemRun {
-        tool: "psfex_dre",
-        item: "tile",
-        items: "tiles",
-        missing: missing.len(),
-        resume: args.common.resume.resume,
-    };
+    let run = ItemRun::tiles("psfex_dre", missing.len(), args.common.resume.resume);
     let ok = run_items(
         out,
         &run,
