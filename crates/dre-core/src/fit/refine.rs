@@ -17,7 +17,7 @@
 use super::kernel::Prepared;
 use super::newton::{minimise, positive_definite, GradHess};
 use super::statistics::invert;
-use super::subpixel::{fit_offset, Resampler};
+use super::subpixel::{fit_offset, Footprint, Resampler};
 use crate::conventions::{fold_angle, is_round};
 use crate::model::cube::{Axis, Grid};
 
@@ -279,7 +279,8 @@ impl Gram {
         };
         let seg: Vec<(usize, f32, f32, bool)> = obj.segment_pixels().collect();
         let pixels: Vec<usize> = seg.iter().map(|p| p.0).collect();
-        let cols: Vec<Vec<f64>> = models.iter().map(|m| resample.apply(m, &pixels)).collect();
+        let at = Footprint::new(resample.size(), &pixels);
+        let cols: Vec<Vec<f64>> = models.iter().map(|m| resample.apply(m, &at)).collect();
         let fb: f64 = cols[best].iter().sum();
         let sb = gram.flux / fb;
         let mut x = vec![0.0; n];

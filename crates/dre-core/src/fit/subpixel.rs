@@ -94,63 +94,113 @@ impl Resampler {
         }
     }
 
-    /// The moved stamp's values at the flat indices `pixels` (zero beyond the stamp's
-    /// edge): over the pixels' bounding box, one pass along x over the rows their taps
-    /// reach, then one along y, each a sum of whole rows (vectorised), then the pixels.
-    pub fn apply(&self, m: &[f32], pixels: &[usize]) -> Vec<f64> {
-        let Some(first) = pixels.first() else {
+    /// The stamps' side, in pixels.
+    pub fn size(&self) -> usize {
+        self.b
+    }
+
+    /// The moved stamp's values at the pixels of `at` (zero beyond the stamp's edge): over
+    /// their bounding box, one pass along x over the rows the taps reach, then one along y,
+    /// each a sum of whole rows (vectorised), then the pixels.
+    pub fn apply(&self, m: &[f32], at: &Footprint) -> Vec<f64> {
+        debug_assert_eq!(at.b, self.b);
+        let (b, w, h) = (self.b as isize, at.w, at.h);
+        if w == 0 {
             return Vec::new();
-        };
-        let b = self.b as isize;
-        let at = |q: usize| ((q % self.b) as isize, (q / self.b) as isize);
-        let (mut x0, mut y0) = at(*first);
-        let (mut x1, mut y1) = (x0, y0);
-        for &q in pixels {
-            let (x, y) = at(q);
-            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
         }
-        let (w, h) = ((x1 - x0 + 1) as usize, (y1 - y0 + 1) as usize);
-        let taps = 2 * A + 2;
-        // Rows y0 + first .. y1 + first + taps - 1 of the stamp, moved along x.
-        let r0 = y0 + self.y.first;
-        let mut rows = vec![0f32; (h + taps - 1) * w];
+        const TAPS: usize = 2 * A + 2;
+        // Per x tap: its weight, and the output columns lo..hi that read stamp columns
+        // start..start + hi - lo (the others read beyond the stamp: zero).
+        let xs: [(f32, usize, usize, usize); TAPS] = std::array::from_fn(|i| {
+            let s = at.x0 + self.x.first + i as isize;
+            let lo = (-s).clamp(0, w as isize) as usize;
+            let hi = (b - s).clamp(0, w as isize) as usize;
+            (
+                self.x.w[i] as f32,
+                lo,
+                hi.max(lo),
+                (s + lo as isize).max(0) as usize,
+            )
+        });
+        // Rows y0 + first .. y1 + first + TAPS - 1 of the stamp, moved along x.
+        let r0 = at.y0 + self.y.first;
+        let mut rows = vec![0f32; (h + TAPS - 1) * w];
         for (k, out) in rows.chunks_exact_mut(w).enumerate() {
             let r = r0 + k as isize;
             if !(0..b).contains(&r) {
                 continue;
             }
             let row = &m[(r * b) as usize..((r + 1) * b) as usize];
-            for (i, &wx) in self.x.w.iter().enumerate() {
-                // Output column c reads stamp column s + c.
-                let s = x0 + self.x.first + i as isize;
-                let lo = (-s).clamp(0, w as isize) as usize;
-                let hi = (b - s).clamp(0, w as isize) as usize;
-                if lo >= hi {
-                    continue;
-                }
-                let src = &row[(s + lo as isize) as usize..(s + hi as isize) as usize];
-                for (o, v) in out[lo..hi].iter_mut().zip(src) {
-                    *o += wx as f32 * v;
+            for &(wx, lo, hi, start) in &xs {
+                for (o, v) in out[lo..hi].iter_mut().zip(&row[start..start + hi - lo]) {
+                    *o += wx * v;
                 }
             }
         }
         // The bounding box, moved along y too.
+        let wy: [f32; TAPS] = self.y.w.map(|v| v as f32);
         let mut boxed = vec![0f32; h * w];
         for (y, out) in boxed.chunks_exact_mut(w).enumerate() {
-            for (j, &wy) in self.y.w.iter().enumerate() {
+            for (j, &wj) in wy.iter().enumerate() {
                 let src = &rows[(y + j) * w..(y + j + 1) * w];
                 for (o, v) in out.iter_mut().zip(src) {
-                    *o += wy as f32 * v;
+                    *o += wj * v;
                 }
             }
         }
-        pixels
+        at.index.iter().map(|&i| boxed[i] as f64).collect()
+    }
+}
+
+/// Where a set of pixels of a `b` x `b` stamp lies: their bounding box (its width rounded
+/// up to a multiple of 8), and each one's index in it. Made once per object for every model [`Resampler::apply`] moves.
+#[derive(Clone, Debug)]
+pub struct Footprint {
+    b: usize,
+    x0: isize,
+    y0: isize,
+    w: usize,
+    h: usize,
+    index: Vec<usize>,
+}
+
+impl Footprint {
+    /// The footprint of the flat stamp indices `pixels`.
+    pub fn new(b: usize, pixels: &[usize]) -> Footprint {
+        let at = |q: usize| ((q % b) as isize, (q / b) as isize);
+        let Some(&first) = pixels.first() else {
+            return Footprint {
+                b,
+                x0: 0,
+                y0: 0,
+                w: 0,
+                h: 0,
+                index: Vec::new(),
+            };
+        };
+        let (mut x0, mut y0) = at(first);
+        let (mut x1, mut y1) = (x0, y0);
+        for &q in pixels {
+            let (x, y) = at(q);
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        // Whole vectors of 8 per row: the passes then run without scalar remainders.
+        let w = ((x1 - x0 + 1) as usize).next_multiple_of(8);
+        let index = pixels
             .iter()
             .map(|&q| {
                 let (x, y) = at(q);
-                boxed[(y - y0) as usize * w + (x - x0) as usize] as f64
+                (y - y0) as usize * w + (x - x0) as usize
             })
-            .collect()
+            .collect();
+        Footprint {
+            b,
+            x0,
+            y0,
+            w,
+            h: (y1 - y0 + 1) as usize,
+            index,
+        }
     }
 }
 
@@ -164,6 +214,7 @@ pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
         .map(|(q, d, r2, counted)| (q, d as f64, r2 as f64, counted))
         .collect();
     let pixels: Vec<usize> = seg.iter().map(|p| p.0).collect();
+    let at = Footprint::new(b, &pixels);
     let flux = obj.flux as f64;
     let f0: f64 = seg.iter().map(|p| model[p.0] as f64).sum();
     let s0 = flux / f0;
@@ -180,7 +231,7 @@ pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
         })
         .collect();
     let residuals = |delta: (f64, f64)| -> Vec<f64> {
-        let moved = Resampler::new(b, delta).apply(model, &pixels);
+        let moved = Resampler::new(b, delta).apply(model, &at);
         let s = flux / moved.iter().sum::<f64>();
         seg.iter()
             .zip(&moved)
@@ -269,7 +320,7 @@ mod tests {
     fn pixel_averages_become_values_at_the_moved_centres() {
         let m = blob(0.0, 0.0, 20);
         for (dx, dy) in [(0.0, 0.0), (0.3, -0.45), (-0.5, 0.5)] {
-            let got = Resampler::new(B, (dx, dy)).apply(&m, &all());
+            let got = Resampler::new(B, (dx, dy)).apply(&m, &Footprint::new(B, &all()));
             let want = blob(dx, dy, 1);
             let err = got
                 .iter()
@@ -284,8 +335,8 @@ mod tests {
     #[test]
     fn a_whole_pixel_move_displaces_the_unmoved_output() {
         let m = blob(0.0, 0.0, 20);
-        let still = Resampler::new(B, (0.0, 0.0)).apply(&m, &all());
-        let moved = Resampler::new(B, (2.0, -1.0)).apply(&m, &all());
+        let still = Resampler::new(B, (0.0, 0.0)).apply(&m, &Footprint::new(B, &all()));
+        let moved = Resampler::new(B, (2.0, -1.0)).apply(&m, &Footprint::new(B, &all()));
         for y in 8..24 {
             for x in 8..24 {
                 let (q, from) = (y * B + x, (y + 1) * B + x - 2);
@@ -294,8 +345,8 @@ mod tests {
         }
         // Any subset of pixels, in any order, gets the values of the whole.
         let some = [500, 3, 1000, 77];
-        let moved_some = Resampler::new(B, (0.3, 0.7)).apply(&m, &some);
-        let moved_all = Resampler::new(B, (0.3, 0.7)).apply(&m, &all());
+        let moved_some = Resampler::new(B, (0.3, 0.7)).apply(&m, &Footprint::new(B, &some));
+        let moved_all = Resampler::new(B, (0.3, 0.7)).apply(&m, &Footprint::new(B, &all()));
         for (v, &q) in moved_some.iter().zip(&some) {
             assert_eq!(*v, moved_all[q]);
         }
