@@ -6,7 +6,7 @@ use crate::error::{AtPath, Error, Result};
 use crate::io::fits::{
     check_whole_read, checked_hdu, count_hdus, open_fits, read_f64_key, write_fits, AtWrite, Card,
 };
-use crate::model::cube::{Axis, Grid, ModelCube};
+use crate::model::cube::{model_fault, Axis, Grid, ModelCube};
 use fitsio::hdu::{FitsHdu, HduInfo};
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
@@ -85,17 +85,23 @@ pub fn read_cube(path: impl AsRef<Path>) -> Result<ModelCube> {
 
     let width = nr * b;
     let strip_len = b * width;
+    // A model of zeros or non-finite pixels would spoil every object's estimates: checked
+    // strip by strip as they are read (a pass over the whole cube afterwards reads it from
+    // memory again), or after cfitsio's read.
     match plain_f32_data(&mut f, &hdu, path, total) {
-        Some(offset) if strip_len > 0 => read_raw(path, offset, &mut data, total, b, width)?,
+        Some(offset) if strip_len > 0 => {
+            let bad = read_raw(path, offset, &mut data, total, b, width)?;
+            grid.model_faults(&bad).map_err(|e| e.at_file(path))?;
+            Ok(ModelCube { grid, data })
+        }
         _ => {
             data.resize(total, 0.0);
             read_cfitsio(&mut f, &hdu, path, &mut data, b, width)?;
+            let cube = ModelCube { grid, data };
+            cube.check_models().map_err(|e| e.at_file(path))?;
+            Ok(cube)
         }
     }
-    let cube = ModelCube { grid, data };
-    // A model of zeros or non-finite pixels would spoil every object's estimates.
-    cube.check_models().map_err(|e| e.at_file(path))?;
-    Ok(cube)
 }
 
 /// Reads the cube through cfitsio, one strip (one angle of one plane: BOXSIZE rows x all
@@ -171,7 +177,9 @@ fn plain_f32_data(f: &mut FitsFile, hdu: &FitsHdu, path: &Path, total: usize) ->
 /// with room for them), strips read and byte-swapped in parallel on the thread pool (cfitsio
 /// swaps on one thread), each thread with one strip's buffer. The first write to each page
 /// of `data` is on a pool thread too, so the kernel zeroes the pages in parallel (a serial
-/// zeroing of the whole cube first was 8 % of a run of `dre`).
+/// zeroing of the whole cube first was 8 % of a run of `dre`). A strip holds whole models
+/// (one angle of one plane: every radius), which are checked while in cache; returns the
+/// faults found (flat model number, what is wrong), in model order.
 fn read_raw(
     path: &Path,
     offset: u64,
@@ -179,34 +187,45 @@ fn read_raw(
     total: usize,
     b: usize,
     width: usize,
-) -> Result<()> {
+) -> Result<Vec<(usize, String)>> {
     use rayon::prelude::*;
     use std::os::unix::fs::FileExt;
     debug_assert!(data.is_empty() && data.capacity() >= total && width % b == 0);
     let file = std::fs::File::open(path).map_err(|e| Error::file(path, e.to_string()))?;
     let strip_len = b * width;
-    data.spare_capacity_mut()[..total]
+    let per_strip = width / b;
+    let faults: Vec<Vec<(usize, String)>> = data.spare_capacity_mut()[..total]
         .par_chunks_mut(strip_len)
         .enumerate()
-        .try_for_each_init(
+        .map_init(
             || vec![0u8; strip_len * 4],
             |raw, (s, out)| {
                 let at = offset + (s * strip_len * 4) as u64;
                 let raw = &mut raw[..out.len() * 4];
                 file.read_exact_at(raw, at)
                     .map_err(|e| Error::file(path, format!("cannot read the cube's data: {e}")))?;
-                write_strip(raw, out, b, width);
-                Ok(())
+                let models = write_strip(raw, out, b, width);
+                Ok(models
+                    .chunks_exact(b * b)
+                    .enumerate()
+                    .filter_map(|(r, m)| model_fault(m).map(|why| (s * per_strip + r, why)))
+                    .collect())
             },
-        )?;
+        )
+        .collect::<Result<_>>()?;
     // SAFETY: write_strip wrote every value of every strip, all of the first `total`.
     unsafe { data.set_len(total) };
-    Ok(())
+    Ok(faults.into_iter().flatten().collect())
 }
 
 /// Puts one strip's big-endian rows (BOXSIZE rows of all radii, `width` values each) into
 /// its models, one after another, writing each value of `out` once.
-fn write_strip(raw: &[u8], out: &mut [MaybeUninit<f32>], b: usize, width: usize) {
+fn write_strip<'a>(
+    raw: &[u8],
+    out: &'a mut [MaybeUninit<f32>],
+    b: usize,
+    width: usize,
+) -> &'a [f32] {
     for (y, row) in raw.chunks_exact(width * 4).enumerate() {
         for (r, px) in row.chunks_exact(b * 4).enumerate() {
             let dst = &mut out[r * b * b + y * b..][..b];
@@ -215,6 +234,9 @@ fn write_strip(raw: &[u8], out: &mut [MaybeUninit<f32>], b: usize, width: usize)
             }
         }
     }
+    // SAFETY: the rows of every model of the strip, all of `out`, were written just above
+    // (`out` holds width / b models of b rows of b values).
+    unsafe { &*(out as *const [MaybeUninit<f32>] as *const [f32]) }
 }
 
 fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
@@ -298,6 +320,28 @@ mod tests {
         drop(f);
         let back = read_cube(&path).unwrap();
         assert_eq!(back.grid, g);
+    }
+
+    #[test]
+    fn bad_models_are_found_as_the_strips_are_read() {
+        let g = grid();
+        let len = g.stamp_len();
+        let mut cube = ModelCube {
+            grid: g.clone(),
+            data: vec![1.0; g.n_models() * len],
+        };
+        // The last model and one in the first strip: the error names the first in model
+        // order, as the check of a whole cube in memory does.
+        let last = g.n_models() - 1;
+        cube.data[last * len + 3] = f32::NAN;
+        cube.data[len..2 * len].fill(0.0);
+        let want = cube.check_models().unwrap_err().to_string();
+        assert!(want.contains("(and 1 more models)"), "{want}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cube.fits");
+        write_cube(&path, &cube, &[]).unwrap();
+        let got = read_cube(&path).unwrap_err().to_string();
+        assert_eq!(got, format!("{}: {want}", path.display()));
     }
 
     #[test]

@@ -66,6 +66,30 @@ impl Grid {
         ]
     }
 
+    /// The error [`ModelCube::check_models`] gives for the faults `bad` (flat model
+    /// number, what is wrong) found in a cube of this grid, in model order: it names the
+    /// first bad model by its grid values and indices. Ok when there are none.
+    pub(crate) fn model_faults(&self, bad: &[(usize, String)]) -> Result<()> {
+        let Some((k, why)) = bad.first() else {
+            return Ok(());
+        };
+        let [i, j, t, r] = self.unravel(*k);
+        // float32, as the original holds its axes: 0.4, not 0.4000000000000001.
+        let v = |a: &Axis, i: usize| a.value(i) as f32;
+        let more = match bad.len() {
+            1 => String::new(),
+            n => format!(" (and {} more models)", n - 1),
+        };
+        Err(Error::Invalid(format!(
+            "model (n, q, theta, logr) = ({}, {}, {}, {}), indices ({i}, {j}, {t}, {r}): \
+             {why}{more}",
+            v(&self.index, i),
+            v(&self.axrat, j),
+            v(&self.posang, t),
+            v(&self.logh, r)
+        )))
+    }
+
     /// Number of models, the product of the four counts (2730 for the default grid).
     pub fn n_models(&self) -> usize {
         self.shape().iter().product()
@@ -214,25 +238,7 @@ impl ModelCube {
             .enumerate()
             .filter_map(|(k, m)| model_fault(m).map(|why| (k, why)))
             .collect();
-        let Some((k, why)) = bad.first() else {
-            return Ok(());
-        };
-        let [i, j, t, r] = self.grid.unravel(*k);
-        let g = &self.grid;
-        // float32, as the original holds its axes: 0.4, not 0.4000000000000001.
-        let v = |a: &Axis, i: usize| a.value(i) as f32;
-        let more = match bad.len() {
-            1 => String::new(),
-            n => format!(" (and {} more models)", n - 1),
-        };
-        Err(Error::Invalid(format!(
-            "model (n, q, theta, logr) = ({}, {}, {}, {}), indices ({i}, {j}, {t}, {r}): \
-             {why}{more}",
-            v(&g.index, i),
-            v(&g.axrat, j),
-            v(&g.posang, t),
-            v(&g.logh, r)
-        )))
+        self.grid.model_faults(&bad)
     }
 
     /// The k-th stamp (flat model number), boxsize*boxsize pixels, row-major.
@@ -257,7 +263,7 @@ impl ModelCube {
 }
 
 /// What is wrong with one model's pixels, if anything.
-fn model_fault(m: &[f32]) -> Option<String> {
+pub(crate) fn model_fault(m: &[f32]) -> Option<String> {
     // One pass in 8 lanes (the cube is checked on every read; a sequential f64 sum was 13 %
     // of a run); a non-finite pixel makes the sum non-finite, and is then counted.
     let (mut sum, mut nonzero) = ([0.0f64; 8], [false; 8]);
