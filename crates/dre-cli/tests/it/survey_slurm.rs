@@ -1,6 +1,6 @@
 //! `dre_survey --executor slurm` on a real single-node Slurm cluster
-//! (scripts/slurm-local.sh, started by scripts/test.sh in CI, or here when the tests run as
-//! root): the outputs of a job array equal, bit for bit in their data, those of the local
+//! (scripts/slurm-local.sh, started and stopped by scripts/test.sh in CI; or started here
+//! when the tests run as root, and then stopped when this test binary exits): the outputs of a job array equal, bit for bit in their data, those of the local
 //! executor and of the four tools run by hand; an array task cancelled mid-run and a
 //! corrupted tile are named by `status` with their error lines, and after the tile is
 //! replaced `run --resume` re-runs exactly those two, to a clean run's outputs; a refused
@@ -33,13 +33,14 @@ fn cluster() -> Result<(), String> {
                 .into());
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-local.sh");
-        let o = output(Command::new(script).arg("start"));
+        let o = output(Command::new(&script).arg("start"));
         if !o.status.success() {
             return Err(format!(
                 "Slurm could not be installed or started: {}",
                 stderr(&o).trim().replace('\n', "; ")
             ));
         }
+        stop_when_this_process_exits(&script);
         if node_ready() {
             Ok(())
         } else {
@@ -47,6 +48,27 @@ fn cluster() -> Result<(), String> {
         }
     })
     .clone()
+}
+
+/// Stops the cluster these tests started once the test binary has exited, however it
+/// exits: libtest has no hook after the last test, so a detached watcher waits for this
+/// process to end.
+fn stop_when_this_process_exits(script: &Path) {
+    let watch = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 1; done; exec \"$0\" stop",
+        std::process::id()
+    );
+    // Not waited for: it must outlive this process.
+    let spawned = Command::new("setsid")
+        .args(["sh", "-c", &watch])
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("survey_slurm: cannot watch this process to stop Slurm after it: {e}");
+    }
 }
 
 fn node_ready() -> bool {
