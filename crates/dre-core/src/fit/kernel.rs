@@ -612,6 +612,15 @@ mod tests {
                 assert!((c - want).abs() <= 2e-6 * want.abs(), "{c} vs {want}");
             }
         }
+        // The portable kernel (machines without AVX2) agrees too.
+        for o in &objs {
+            for k in (0..19).filter(|&k| k != 10) {
+                let m = &ms[k * b * b..(k + 1) * b * b];
+                let (got, want) = (o.chi(m), o.chi_exact(m));
+                assert!((got - want).abs() <= 2e-6 * want.abs(), "{got} vs {want}");
+            }
+            assert!(o.chi(&ms[10 * b * b..11 * b * b]).is_nan());
+        }
         // The data are model 7 plus noise.
         let best = chi[0]
             .iter()
