@@ -379,7 +379,7 @@ fn fit_block(
         #[cfg(target_arch = "x86_64")]
         if avx2 {
             for group in firsts.chunks(avx2::GROUP) {
-                // A short last group repeats its first model.
+                // A short last group repeats its last model (computed again, not kept).
                 let ms: [&[f32]; avx2::GROUP] =
                     std::array::from_fn(|g| model(group[g.min(group.len() - 1)]));
                 // SAFETY: the CPU has AVX2 and FMA, and every model holds `o.stamp` pixels.
