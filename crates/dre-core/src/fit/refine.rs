@@ -17,7 +17,7 @@
 use super::kernel::Prepared;
 use super::newton::{minimise, positive_definite, GradHess};
 use super::statistics::invert;
-use super::subpixel::{fit_offset, Footprint, Resampler};
+use super::subpixel::{fit_offset, Resampler, Segment};
 use crate::conventions::{fold_angle, is_round};
 use crate::model::cube::{Axis, Grid};
 
@@ -267,7 +267,7 @@ impl Gram {
     /// Sums over the object's counted pixels with the variances of window model `best`
     /// (s_best m_best + rms^2); the model fluxes over its whole segment, as the fit's. Each
     /// model is read through `resample`.
-    fn new(obj: &Prepared, models: &[&[f32]], best: usize, resample: &Resampler) -> Gram {
+    fn new(seg: &Segment, models: &[&[f32]], best: usize, resample: &Resampler) -> Gram {
         let n = models.len();
         let mut gram = Gram {
             n,
@@ -275,27 +275,24 @@ impl Gram {
             b: vec![0.0; n],
             c: 0.0,
             f: vec![0.0; n],
-            flux: obj.flux as f64,
+            flux: seg.flux,
         };
-        let seg: Vec<(usize, f32, f32, bool)> = obj.segment_pixels().collect();
-        let pixels: Vec<usize> = seg.iter().map(|p| p.0).collect();
-        let at = Footprint::new(resample.size(), &pixels);
-        let cols: Vec<Vec<f64>> = models.iter().map(|m| resample.apply(m, &at)).collect();
+        let cols: Vec<Vec<f64>> = models.iter().map(|m| resample.apply(m, &seg.at)).collect();
         let fb: f64 = cols[best].iter().sum();
         let sb = gram.flux / fb;
         let mut x = vec![0.0; n];
-        for (i, &(_, d, r2, counted)) in seg.iter().enumerate() {
+        for (i, &(_, d, r2, counted)) in seg.pixels.iter().enumerate() {
             for (xj, col) in x.iter_mut().zip(&cols) {
                 *xj = col[i];
             }
             for (fj, xj) in gram.f.iter_mut().zip(&x) {
                 *fj += xj;
             }
-            let v = sb * x[best] + r2 as f64;
+            let v = sb * x[best] + r2;
             if !(counted && v > 0.0 && v.is_finite()) {
                 continue;
             }
-            let (iv, d) = (1.0 / v, d as f64);
+            let iv = 1.0 / v;
             gram.c += d * d * iv;
             for (j, row) in gram.g.chunks_exact_mut(n).enumerate() {
                 let y = x[j] * iv;
@@ -454,8 +451,9 @@ pub fn refine(chi: &[f32], grid: &Grid, obj: &Prepared, models: &[&[f32]]) -> Op
             .rev()
             .fold(0, |m, &o| 3 * m + (o + 1.0) as usize);
         let b = grid.boxsize;
-        let resample = Resampler::new(b, fit_offset(obj, models[best_model], b));
-        let gram = Gram::new(obj, models, best_model, &resample);
+        let seg = Segment::of(obj, b);
+        let resample = Resampler::new(b, fit_offset(&seg, models[best_model], b));
+        let gram = Gram::new(&seg, models, best_model, &resample);
         let chi2 = |u: &[f64]| {
             let mut w = vec![0.0; gram.n];
             win.weights(u, &mut w);

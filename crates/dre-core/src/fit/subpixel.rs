@@ -94,11 +94,6 @@ impl Resampler {
         }
     }
 
-    /// The stamps' side, in pixels.
-    pub fn size(&self) -> usize {
-        self.b
-    }
-
     /// The moved stamp's values at the pixels of `at` (zero beyond the stamp's edge): over
     /// their bounding box, one pass along x over the rows the taps reach, then one along y,
     /// each a sum of whole rows (vectorised), then the pixels.
@@ -204,18 +199,37 @@ impl Footprint {
     }
 }
 
-/// The offset (dx, dy) of `obj` from the centre of the stamps: the move of `model` (a
-/// convolved `b` x `b` stamp, the best grid model) that minimises the object's chi-square,
-/// with the fit's flux scale F_d / F and the unmoved model's variances: Gauss-Newton steps
-/// from (0, 0), each coordinate kept within [`MAX_OFFSET`].
-pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
-    let seg: Vec<(usize, f64, f64, bool)> = obj
-        .segment_pixels()
-        .map(|(q, d, r2, counted)| (q, d as f64, r2 as f64, counted))
-        .collect();
-    let pixels: Vec<usize> = seg.iter().map(|p| p.0).collect();
-    let at = Footprint::new(b, &pixels);
-    let flux = obj.flux as f64;
+/// An object's segment as the refinement reads it, gathered once for the offset fit and
+/// the Gram sums: each pixel's (stamp index, data, rms^2, counted) as
+/// [`Prepared::segment_pixels`] gives them, where they lie, and the object's flux F_d.
+pub struct Segment {
+    pub pixels: Vec<(usize, f64, f64, bool)>,
+    pub at: Footprint,
+    pub flux: f64,
+}
+
+impl Segment {
+    /// The segment of `obj`, prepared for `b` x `b` stamps.
+    pub fn of(obj: &Prepared, b: usize) -> Segment {
+        let pixels: Vec<(usize, f64, f64, bool)> = obj
+            .segment_pixels()
+            .map(|(q, d, r2, counted)| (q, d as f64, r2 as f64, counted))
+            .collect();
+        let index: Vec<usize> = pixels.iter().map(|p| p.0).collect();
+        Segment {
+            at: Footprint::new(b, &index),
+            pixels,
+            flux: obj.flux as f64,
+        }
+    }
+}
+
+/// The offset (dx, dy) of the object of `seg` from the centre of the stamps: the move of
+/// `model` (a convolved `b` x `b` stamp, the best grid model) that minimises the object's
+/// chi-square, with the fit's flux scale F_d / F and the unmoved model's variances:
+/// Gauss-Newton steps from (0, 0), each coordinate kept within [`MAX_OFFSET`].
+pub fn fit_offset(segment: &Segment, model: &[f32], b: usize) -> (f64, f64) {
+    let (seg, at, flux) = (&segment.pixels, &segment.at, segment.flux);
     let f0: f64 = seg.iter().map(|p| model[p.0] as f64).sum();
     let s0 = flux / f0;
     // 1 / sigma of each counted pixel; 0 for the others.
@@ -231,7 +245,7 @@ pub fn fit_offset(obj: &Prepared, model: &[f32], b: usize) -> (f64, f64) {
         })
         .collect();
     let residuals = |delta: (f64, f64)| -> Vec<f64> {
-        let moved = Resampler::new(b, delta).apply(model, &at);
+        let moved = Resampler::new(b, delta).apply(model, at);
         let s = flux / moved.iter().sum::<f64>();
         seg.iter()
             .zip(&moved)
@@ -370,7 +384,7 @@ mod tests {
                 rms: vec![1.0; B * B],
             };
             let obj = Prepared::new(&cut, B, Path::new("t.h5")).unwrap();
-            let (fx, fy) = fit_offset(&obj, &blob(0.0, 0.0, 20), B);
+            let (fx, fy) = fit_offset(&Segment::of(&obj, B), &blob(0.0, 0.0, 20), B);
             assert!(
                 (fx - dx).abs() < 0.01 && (fy - dy).abs() < 0.01,
                 "({fx}, {fy}) for ({dx}, {dy})"
