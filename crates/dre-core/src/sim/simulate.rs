@@ -606,8 +606,8 @@ mod cramer_rao {
     use super::*;
     use crate::fit::statistics::invert;
 
-    /// The normalised convolved image of `g` on the stamp of its simulation.
-    fn image(g: &Galaxy, psf: &Psf, b: usize, x0: i64, y0: i64) -> Vec<f64> {
+    /// The normalised convolved image of `g` on the `b` x `b` stamp of its simulation.
+    fn image(g: &Galaxy, conv: &Convolver, b: usize, x0: i64, y0: i64) -> Vec<f64> {
         let p = StampParams {
             n: g.n,
             q: g.q.min(1.0),
@@ -616,7 +616,6 @@ mod cramer_rao {
         };
         let (cx, cy) = (fits_to_index(g.x), fits_to_index(g.y));
         let stamp = render_at(&p, b, (cx - x0 as f64, cy - y0 as f64)).unwrap();
-        let conv = Convolver::new(psf, b).unwrap();
         let mut img: Vec<f32> = stamp.pixels.iter().map(|&v| v as f32).collect();
         conv.convolve(&mut img, &mut conv.scratch());
         let sum: f64 = img.iter().map(|&v| v as f64).sum();
@@ -633,7 +632,9 @@ mod cramer_rao {
             cx.round() as i64 - b as i64 / 2,
             cy.round() as i64 - b as i64 / 2,
         );
-        let p = image(g, psf, b, x0, y0);
+        // One convolver for the galaxy's eleven images (its PSF spectrum and FFT plans).
+        let conv = Convolver::new(psf, b).unwrap();
+        let p = image(g, &conv, b, x0, y0);
         let mut d = vec![p.clone()];
         for (k, h) in [0.02, 0.02, 0.002, 0.004, 0.2].into_iter().enumerate() {
             let moved = |s: f64| {
@@ -645,7 +646,7 @@ mod cramer_rao {
                     3 => m.q += s,
                     _ => m.theta += s,
                 }
-                image(&m, psf, b, x0, y0)
+                image(&m, &conv, b, x0, y0)
             };
             // q stays <= 1: one-sided near it.
             let (up, down) = if k == 3 && g.q + h > 1.0 {
