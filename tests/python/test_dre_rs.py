@@ -351,8 +351,9 @@ def test_the_gil_is_released_while_rust_fits(cube_file, golden, cuts):
     during = [b for b in beats if start <= b <= end]
     gaps = np.diff([start, *during, end])
     assert end - start > 0.1, "too short a fit to tell"
-    # Holding the GIL would leave one gap as long as the call.
-    assert gaps.max() < 0.5 * (end - start), (gaps.max(), end - start)
+    # Holding the GIL would leave one gap as long as the part that held it: before, the
+    # copy of the stamps held it for half the call.
+    assert gaps.max() < 0.2 * (end - start), (gaps.max(), end - start)
 
 
 # ---- wrong arguments ------------------------------------------------------------------------

@@ -711,20 +711,21 @@ impl ModelsCube {
             values(&r, "rmss")?,
         );
         let len = b * b;
-        let cuts: Vec<Cut> = (0..n)
-            .map(|i| Cut {
-                name: i.to_string(),
-                size: b,
-                obj: o[i * len..(i + 1) * len].to_vec(),
-                seg: s[i * len..(i + 1) * len].to_vec(),
-                rms: r[i * len..(i + 1) * len].to_vec(),
-            })
-            .collect();
+        // The stamps are copied with the GIL released too: for a large batch the copy
+        // takes as long as the fit.
         let chis = self
             .with_fitter(py, |f| {
-                let ready = cuts
-                    .iter()
-                    .map(|c| Prepared::new(c, b, Path::new("dre_fit_batch")))
+                let ready = (0..n)
+                    .map(|i| {
+                        let cut = Cut {
+                            name: i.to_string(),
+                            size: b,
+                            obj: o[i * len..(i + 1) * len].to_vec(),
+                            seg: s[i * len..(i + 1) * len].to_vec(),
+                            rms: r[i * len..(i + 1) * len].to_vec(),
+                        };
+                        Prepared::new(&cut, b, Path::new("dre_fit_batch"))
+                    })
                     .collect::<dre::Result<Vec<_>>>()?;
                 f.fit(&ready)
             })
@@ -918,16 +919,24 @@ impl ModelsCube {
         output_file: PathBuf,
         models: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let given = match models {
-            Some(m) => {
-                let a = checked::<f32>(m, "models", "float32", &self.shape6(), "the cube")?;
-                Some(values(&a, "models")?.to_vec())
-            }
+        let array = match models {
+            Some(m) => Some(checked::<f32>(
+                m,
+                "models",
+                "float32",
+                &self.shape6(),
+                "the cube",
+            )?),
             None => None,
         };
+        let given = match &array {
+            Some(a) => Some(values(a, "models")?),
+            None => None,
+        };
+        // A whole cube is copied with the GIL released.
         py.detach(|| -> dre::Result<()> {
             let data = match given {
-                Some(d) => d,
+                Some(d) => d.to_vec(),
                 None => match &self.host {
                     Some(h) => h.clone(),
                     None => match &*lock(&self.backend) {
