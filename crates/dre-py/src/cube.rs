@@ -711,20 +711,20 @@ impl ModelsCube {
             values(&r, "rmss")?,
         );
         let len = b * b;
-        // The stamps are copied with the GIL released too: for a large batch the copy
-        // takes as long as the fit.
+        // The stamps are packed where numpy holds them, with the GIL released.
         let chis = self
             .with_fitter(py, |f| {
                 let ready = (0..n)
                     .map(|i| {
-                        let cut = Cut {
-                            name: i.to_string(),
-                            size: b,
-                            obj: o[i * len..(i + 1) * len].to_vec(),
-                            seg: s[i * len..(i + 1) * len].to_vec(),
-                            rms: r[i * len..(i + 1) * len].to_vec(),
-                        };
-                        Prepared::new(&cut, b, Path::new("dre_fit_batch"))
+                        let at = i * len..(i + 1) * len;
+                        Prepared::from_stamps(
+                            &i.to_string(),
+                            &o[at.clone()],
+                            &s[at.clone()],
+                            &r[at],
+                            b,
+                            Path::new("dre_fit_batch"),
+                        )
                     })
                     .collect::<dre::Result<Vec<_>>>()?;
                 f.fit(&ready)

@@ -78,22 +78,36 @@ impl Prepared {
                 format!("cut is {0}x{0} but the model stamps are {b}x{b}", cut.size),
             ));
         }
-        // `Cut`'s fields are public: a hand-made cut may not hold its size x size pixels.
+        Prepared::from_stamps(&cut.name, &cut.obj, &cut.seg, &cut.rms, b, file)
+    }
+
+    /// As [`Prepared::new`], from a cut's three stamps (row-major, boxsize x boxsize each)
+    /// borrowed where they lie, e.g. in a caller's larger array.
+    pub fn from_stamps(
+        name: &str,
+        obj: &[f32],
+        seg: &[bool],
+        rms: &[f32],
+        boxsize: usize,
+        file: &Path,
+    ) -> Result<Prepared> {
+        let b = boxsize;
+        // A hand-made cut (its fields are public) or a caller's slices may be short.
         let n = b * b;
-        if cut.obj.len() != n || cut.seg.len() != n || cut.rms.len() != n {
+        if obj.len() != n || seg.len() != n || rms.len() != n {
             return Err(Error::object(
                 file,
-                &cut.name,
+                name,
                 format!(
                     "cut holds {} obj, {} seg and {} rms values, not {b}x{b}",
-                    cut.obj.len(),
-                    cut.seg.len(),
-                    cut.rms.len()
+                    obj.len(),
+                    seg.len(),
+                    rms.len()
                 ),
             ));
         }
         let mut p = Prepared {
-            name: cut.name.clone(),
+            name: name.to_string(),
             spans: Vec::new(),
             d: Vec::new(),
             r2: Vec::new(),
@@ -110,7 +124,7 @@ impl Prepared {
         let mut flux = 0f64;
         let (mut inf_data, mut first_inf, mut rms_not_positive) = (0, None, 0);
         for y in 0..b {
-            let row = &cut.seg[y * b..(y + 1) * b];
+            let row = &seg[y * b..(y + 1) * b];
             let (Some(first), Some(last)) =
                 (row.iter().position(|&s| s), row.iter().rposition(|&s| s))
             else {
@@ -126,7 +140,7 @@ impl Prepared {
             });
             for x in x0..x0 + len {
                 let q = y * b + x;
-                let (inside, dq, rq) = (cut.seg[q], cut.obj[q], cut.rms[q]);
+                let (inside, dq, rq) = (seg[q], obj[q], rms[q]);
                 let rms_ok = rq.is_finite() && rq > 0.0;
                 let counted = inside && !dq.is_nan() && rms_ok;
                 if inside {
@@ -150,12 +164,12 @@ impl Prepared {
             }
         }
         if p.n_seg == 0 {
-            return Err(Error::object(file, &cut.name, "segment is empty"));
+            return Err(Error::object(file, name, "segment is empty"));
         }
         if let Some((x, y)) = first_inf {
             return Err(Error::object(
                 file,
-                &cut.name,
+                name,
                 format!(
                     "{inf_data} infinite data pixels in its segment, the first at (x, y) = \
                      ({x}, {y}) of the cut: its flux, and every chi, would be NaN"
@@ -165,7 +179,7 @@ impl Prepared {
         if p.bad_rms == p.n_seg {
             return Err(Error::object(
                 file,
-                &cut.name,
+                name,
                 format!(
                     "no pixel of its segment has a positive finite rms ({} of {} zero or \
                      negative, {} NaN or infinite)",
@@ -185,7 +199,7 @@ impl Prepared {
                     p.nan_data, p.bad_rms, p.n_seg
                 )
             };
-            return Err(Error::object(file, &cut.name, msg));
+            return Err(Error::object(file, name, msg));
         }
         p.flux = flux as f32;
         Ok(p)
