@@ -605,10 +605,32 @@ mod tests {
     }
 
     #[test]
+    fn stamps_borrowed_from_a_batch_pack_as_their_cut() {
+        let b = 30;
+        let cuts = [cut(b, 0), cut(b, 400)];
+        let obj: Vec<f32> = cuts.iter().flat_map(|c| c.obj.clone()).collect();
+        let seg: Vec<bool> = cuts.iter().flat_map(|c| c.seg.clone()).collect();
+        let rms: Vec<f32> = cuts.iter().flat_map(|c| c.rms.clone()).collect();
+        for (i, c) in cuts.iter().enumerate() {
+            let at = i * b * b..(i + 1) * b * b;
+            let (o, s, r) = (&obj[at.clone()], &seg[at.clone()], &rms[at]);
+            let p = Prepared::from_stamps(&c.name, o, s, r, b, Path::new("t")).unwrap();
+            let want = Prepared::new(c, b, Path::new("t")).unwrap();
+            assert_eq!(format!("{p:?}"), format!("{want:?}"));
+        }
+        let short = Prepared::from_stamps("7", &obj[1..b * b], &seg, &rms, b, Path::new("t.h5"));
+        assert_eq!(
+            short.unwrap_err().to_string(),
+            "t.h5: object 7: cut holds 899 obj, 1800 seg and 1800 rms values, not 30x30"
+        );
+    }
+
+    #[test]
     fn kernel_matches_the_definition() {
-        let b = 30; // not a multiple of LANES: exercises the row tails
-                    // 19 models: the last group of the AVX2 kernel is short. Model 10, all zeros, has
-                    // no flux: its chi is NaN and its group's others are unaffected.
+        // 30 is not a multiple of LANES: the row tails are exercised. 19 models: the last
+        // group of the AVX2 kernel is short. Model 10, all zeros, has no flux: its chi is
+        // NaN and its group's others are unaffected.
+        let b = 30;
         let mut ms = models(b, 19);
         ms[10 * b * b..11 * b * b].fill(0.0);
         let objs: Vec<Prepared> = [0, 1, 2, 3, 400] // the last spans the whole box
