@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: style (rustfmt, clippy with and without the `cuda` feature),
-# Rust unit and integration tests (golden comparisons against the original Python DRE, bad
-# input, the real SExtractor/PSFEx), then the interoperability tests that open our files
+# Runs the whole test suite: style (rustfmt, clippy with and without the `cuda` feature,
+# the library's rustdoc), Rust unit and integration tests (golden comparisons against the
+# original Python DRE, bad input, the real SExtractor/PSFEx), then the interoperability tests that open our files
 # with the real astropy and h5py, and the Python package dre_rs (its golden comparisons, the
 # original's notebook calls and the example notebook through a Jupyter kernel). The
 # dre_survey tests run job arrays on a single-node Slurm cluster started here (and stopped
@@ -15,6 +15,8 @@ echo "== style: cargo fmt --check, cargo clippy -D warnings (default and cuda fe
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet --features dre-cli/cuda -- -D warnings
+echo "== the library's API documentation: cargo doc, a broken link or private link refused"
+RUSTDOCFLAGS="-D warnings" cargo doc -p dre-core --no-deps --quiet
 echo "== a single-node Slurm cluster for the dre_survey tests (scripts/slurm-local.sh)"
 if ! scripts/slurm-local.sh status >/dev/null 2>&1; then
   if scripts/slurm-local.sh start; then

@@ -37,7 +37,7 @@ pub struct CutReader {
 
 /// The largest cut side read (pixels): cuts are BOXSIZE (128) wide; a corrupt dataspace may
 /// claim anything, and its fill value would be read without a byte of data on disk.
-pub const MAX_CUT_SIDE: usize = 4096;
+const MAX_CUT_SIDE: usize = 4096;
 
 /// Opens an HDF5 file read-only, with a message that says why it cannot be read: not an
 /// HDF5 file, truncated, locked by another process, or otherwise unreadable.
@@ -141,7 +141,7 @@ impl CutReader {
     /// `obj` and `rms` are float32 (float64 is read as float32, with a warning); `seg` is
     /// bool (integers are read as non-zero = in the segment, with a warning). Any other
     /// type, a shape that is not one square image for all three, or a side above
-    /// [`MAX_CUT_SIDE`] is refused before any data is read.
+    /// 4096 pixels (`MAX_CUT_SIDE`) is refused before any data is read.
     pub fn read(&self, name: &str) -> Result<Cut> {
         self.fetch(name)?.decode(&self.path)
     }

@@ -255,8 +255,7 @@ impl ModelCube {
     ///
     /// # Panics
     ///
-    /// If the grid's `boxsize` is 0 (a grid that fails [`Grid::validate`]); so does
-    /// [`ModelCube::models_mut`].
+    /// If the grid's `boxsize` is 0 (a grid that fails [`Grid::validate`]).
     pub fn models(&self) -> std::slice::ChunksExact<'_, f32> {
         self.data.chunks_exact(self.grid.stamp_len())
     }
