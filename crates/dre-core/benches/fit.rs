@@ -2,7 +2,8 @@
 //!
 //! Prints a markdown table: convolution seconds per tile, fit objects/s and ns per
 //! model-pixel (model-pixel = one model times one segment pixel, the original's unit) on
-//! 1 and 2 threads, for the golden 180-model cube and the default 2730-model cube, and the peak memory of a whole tile against the size of the cube.
+//! 1 and 2 threads, for the golden 180-model cube and the default 2730-model cube, and the
+//! peak memory of a whole tile against the size of the cube.
 
 use dre::{
     default_grid, open_fitter, read_cube, read_psf, render_cube, run, write_cube, Compression,

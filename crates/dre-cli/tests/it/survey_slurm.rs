@@ -1,11 +1,11 @@
 //! `dre_survey --executor slurm` on a real single-node Slurm cluster
 //! (scripts/slurm-local.sh, started and stopped by scripts/test.sh in CI; or started here
-//! when the tests run as root, and then stopped when this test binary exits): the outputs of a job array equal, bit for bit in their data, those of the local
-//! executor and of the four tools run by hand; an array task cancelled mid-run and a
-//! corrupted tile are named by `status` with their error lines, and after the tile is
-//! replaced `run --resume` re-runs exactly those two, to a clean run's outputs; a refused
-//! submission is one line. Each test says `skipped: ...` and passes where Slurm cannot be
-//! installed or started.
+//! when the tests run as root, and then stopped when this test binary exits): the outputs
+//! of a job array equal, bit for bit in their data, those of the local executor and of the
+//! four tools run by hand; an array task cancelled mid-run and a corrupted tile are named
+//! by `status` with their error lines, and after the tile is replaced `run --resume` re-runs
+//! exactly those two, to a clean run's outputs; a refused submission is one line. Each
+//! test says `skipped: ...` and passes where Slurm cannot be installed or started.
 
 use crate::common::{output, stderr};
 use crate::survey::{

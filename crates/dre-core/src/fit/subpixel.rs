@@ -148,7 +148,8 @@ impl Resampler {
 }
 
 /// Where a set of pixels of a `b` x `b` stamp lies: their bounding box (its width rounded
-/// up to a multiple of 8), and each one's index in it. Made once per object for every model [`Resampler::apply`] moves.
+/// up to a multiple of 8), and each one's index in it. Made once per object, for every
+/// model [`Resampler::apply`] moves.
 #[derive(Clone, Debug)]
 pub struct Footprint {
     b: usize,
