@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 // ---- Files ----------------------------------------------------------------------------
 pub use io::chi::{read_chi, ChiWriter};
 pub use io::compression::Compression;
-pub use io::cube_file::{read_cube, read_grid, write_cube};
+pub use io::cube_file::{read_cube, read_grid, write_cube, write_models};
 pub use io::cuts::{Cut, CutReader, CutWriter};
 pub use io::fits::{init_cfitsio, Card};
 pub use io::psf::{read_psf, Psf};

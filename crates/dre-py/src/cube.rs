@@ -8,8 +8,8 @@ use crate::progress::{lock, Guarded, PyObserver};
 use crate::DreWarning;
 use dre::{
     batch_parameters, fit_tile, layout, parameters, read_catalog, read_chi, run, summary_table,
-    write_cube, write_table, Compression, CpuFitter, Cut, CutReader, Device, Error, FitRow, Fitter,
-    Grid, ModelCube, Prepared, Psf, PsfSource, RunConfig, TilePaths,
+    write_cube, write_models, write_table, Compression, CpuFitter, Cut, CutReader, Device, Error,
+    FitRow, Fitter, Grid, ModelCube, Prepared, Psf, PsfSource, RunConfig, TilePaths,
 };
 use numpy::ndarray::{Array, ArrayViewD, IxDyn};
 use numpy::{IntoPyArray, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
@@ -919,37 +919,24 @@ impl ModelsCube {
         output_file: PathBuf,
         models: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let array = match models {
-            Some(m) => Some(checked::<f32>(
-                m,
-                "models",
-                "float32",
-                &self.shape6(),
-                "the cube",
-            )?),
-            None => None,
-        };
-        let given = match &array {
-            Some(a) => Some(values(a, "models")?),
-            None => None,
-        };
-        // A whole cube is copied with the GIL released.
+        let array = models
+            .map(|m| checked::<f32>(m, "models", "float32", &self.shape6(), "the cube"))
+            .transpose()?;
+        let given = array.as_ref().map(|a| values(a, "models")).transpose()?;
+        // Written from where the stamps are held, with the GIL released.
         py.detach(|| -> dre::Result<()> {
-            let data = match given {
-                Some(d) => d.to_vec(),
-                None => match &self.host {
-                    Some(h) => h.clone(),
-                    None => match &*lock(&self.backend) {
-                        Backend::Cpu(c) => return write_cube(&output_file, c.raw(), &[]),
-                        Backend::Device(_) => Vec::new(),
-                    },
+            let write = |data: &[f32]| write_models(&output_file, &self.grid, data, &[]);
+            match (given, &self.host) {
+                (Some(d), _) => write(d),
+                (None, Some(h)) => write(h),
+                (None, None) => match &*lock(&self.backend) {
+                    Backend::Cpu(c) => write_cube(&output_file, c.raw(), &[]),
+                    // A device backend always keeps its host copy (`host`).
+                    Backend::Device(_) => Err(Error::Invalid(
+                        "save_models: the models are not held on the host".into(),
+                    )),
                 },
-            };
-            let cube = ModelCube {
-                grid: self.grid.clone(),
-                data,
-            };
-            write_cube(&output_file, &cube, &[])
+            }
         })
         .map_err(to_py)
     }

@@ -259,9 +259,19 @@ fn find_image(f: &mut FitsFile, path: &Path) -> Result<(FitsHdu, Vec<usize>)> {
 /// Writes a cube in the layout of SPEC 3 (readable by the original's `ModelsCube`), with the
 /// grid keys and any extra cards (the rendering convention). Written whole or not at all.
 pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> Result<()> {
+    write_models(path, &cube.grid, &cube.data, extra)
+}
+
+/// [`write_cube`] of the stamps `data` (flat model order, as [`ModelCube::data`]) on `grid`,
+/// wherever they are held: no [`ModelCube`] has to own a copy.
+pub fn write_models(
+    path: impl AsRef<Path>,
+    grid: &Grid,
+    data: &[f32],
+    extra: &[Card],
+) -> Result<()> {
     let path = path.as_ref();
-    cube.check_shape()?;
-    let grid = &cube.grid;
+    grid.check_data(data).map_err(|e| e.at_file(path))?;
     let [ni, nq, nt, nr] = grid.shape();
     let b = grid.boxsize;
     let dims = [ni * nq, nt * b, nr * b];
@@ -279,7 +289,8 @@ pub fn write_cube(path: impl AsRef<Path>, cube: &ModelCube, extra: &[Card]) -> R
         for plane in 0..ni * nq {
             for t in 0..nt {
                 for r in 0..nr {
-                    let model = cube.model((plane * nt + t) * nr + r);
+                    let k = (plane * nt + t) * nr + r;
+                    let model = &data[k * b * b..(k + 1) * b * b];
                     for y in 0..b {
                         strip[y * width + r * b..y * width + (r + 1) * b]
                             .copy_from_slice(&model[y * b..(y + 1) * b]);
@@ -320,6 +331,34 @@ mod tests {
         drop(f);
         let back = read_cube(&path).unwrap();
         assert_eq!(back.grid, g);
+    }
+
+    #[test]
+    fn models_held_elsewhere_are_written_as_their_cube_and_short_ones_refused() {
+        let g = grid();
+        let n = g.n_models() * g.stamp_len();
+        // The stamps inside a larger buffer, as a caller's array may hold them.
+        let held: Vec<f32> = (0..n + 5).map(|i| 1.0 + (i % 97) as f32).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.fits"), dir.path().join("b.fits"));
+        write_models(&a, &g, &held[..n], &[]).unwrap();
+        let cube = ModelCube {
+            grid: g.clone(),
+            data: held[..n].to_vec(),
+        };
+        write_cube(&b, &cube, &[]).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!(read_cube(&a).unwrap().data, cube.data);
+        let c = dir.path().join("c.fits");
+        let e = write_models(&c, &g, &held[..n - 1], &[]).unwrap_err();
+        let [b, m] = [g.boxsize, g.n_models()];
+        let want = format!(
+            "{}: cube holds {} values, not the {m} models of {b}x{b} pixels of its grid",
+            c.display(),
+            n - 1
+        );
+        assert_eq!(e.to_string(), want);
+        assert!(!c.exists(), "nothing is written");
     }
 
     #[test]

@@ -90,6 +90,22 @@ impl Grid {
         )))
     }
 
+    /// Fails unless `data` holds this grid's stamps, one after another: a cube's fields are
+    /// public, so a hand-made one may not.
+    pub(crate) fn check_data(&self, data: &[f32]) -> Result<()> {
+        let need = self.n_models().checked_mul(self.stamp_len());
+        if need != Some(data.len()) {
+            return Err(Error::Invalid(format!(
+                "cube holds {} values, not the {} models of {}x{} pixels of its grid",
+                data.len(),
+                self.n_models(),
+                self.boxsize,
+                self.boxsize
+            )));
+        }
+        Ok(())
+    }
+
     /// Number of models, the product of the four counts (2730 for the default grid).
     pub fn n_models(&self) -> usize {
         self.shape().iter().product()
@@ -206,22 +222,6 @@ impl ModelCube {
     /// Number of stamps.
     pub fn n_models(&self) -> usize {
         self.grid.n_models()
-    }
-
-    /// Fails unless `data` holds the grid's stamps: the fields are public, so a hand-made
-    /// cube may not.
-    pub(crate) fn check_shape(&self) -> Result<()> {
-        let need = self.grid.n_models().checked_mul(self.grid.stamp_len());
-        if need != Some(self.data.len()) {
-            return Err(Error::Invalid(format!(
-                "cube holds {} values, not the {} models of {}x{} pixels of its grid",
-                self.data.len(),
-                self.grid.n_models(),
-                self.grid.boxsize,
-                self.grid.boxsize
-            )));
-        }
-        Ok(())
     }
 
     /// Fails unless every model has finite pixels summing to a positive flux: a model of

@@ -271,7 +271,7 @@ impl GpuFitter {
     /// Uploads the (unconvolved) cube; it stays on the device with room for a convolved copy.
     fn load_cube(&mut self, cube: &ModelCube) -> Result<()> {
         self.cube = None;
-        cube.check_shape()?;
+        cube.grid.check_data(&cube.data)?;
         let bytes = cube.data.len() * 4;
         let (free, _) = self.ctx.mem_get_info().map_err(|e| err("memory info", e))?;
         if 2 * bytes + (64 << 20) > free {
