@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: style (rustfmt, clippy with and without the `cuda` feature,
 # the library's rustdoc), Rust unit and integration tests (golden comparisons against the
-# original Python DRE, bad input, the real SExtractor/PSFEx), then the interoperability tests that open our files
-# with the real astropy and h5py, and the Python package dre_rs (its golden comparisons, the
-# original's notebook calls and the example notebook through a Jupyter kernel). The
+# original Python DRE, bad input, the real SExtractor/PSFEx), then the interoperability
+# tests that open our files with the real astropy and h5py, and the Python package dre_rs
+# (its golden comparisons, the original's notebook calls and the example notebook through
+# a Jupyter kernel). The
 # dre_survey tests run job arrays on a single-node Slurm cluster started here (and stopped
 # after the Rust tests) with scripts/slurm-local.sh.
 set -euo pipefail

@@ -60,7 +60,8 @@ impl Stage {
 pub enum TileState {
     /// Not started.
     Pending,
-    /// Started and not finished (or its task ended without saying: see [`survey_status`](crate::survey_status)).
+    /// Started and not finished (or its task ended without saying: see
+    /// [`survey_status`](crate::survey_status)).
     Running,
     /// Finished, outputs complete.
     Done,
