@@ -4,9 +4,8 @@
 # original Python DRE, bad input, the real SExtractor/PSFEx), then the interoperability
 # tests that open our files with the real astropy and h5py, and the Python package dre_rs
 # (its golden comparisons, the original's notebook calls and the example notebook through
-# a Jupyter kernel). The
-# dre_survey tests run job arrays on a single-node Slurm cluster started here (and stopped
-# after the Rust tests) with scripts/slurm-local.sh.
+# a Jupyter kernel). The dre_survey tests run job arrays on a single-node Slurm cluster
+# started here (and stopped after the Rust tests) with scripts/slurm-local.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
