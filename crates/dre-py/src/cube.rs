@@ -8,11 +8,11 @@ use crate::progress::{lock, Guarded, PyObserver};
 use crate::DreWarning;
 use dre::{
     batch_parameters, fit_tile, layout, parameters, read_catalog, read_chi, run, summary_table,
-    write_cube, write_models, write_table, Compression, CpuFitter, Cut, CutReader, Device, Error,
+    write_cube, write_models, write_table, Compression, CpuFitter, CutReader, Device, Error,
     FitRow, Fitter, Grid, ModelCube, Prepared, Psf, PsfSource, RunConfig, TilePaths,
 };
 use numpy::ndarray::{Array, ArrayViewD, IxDyn};
-use numpy::{IntoPyArray, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -33,6 +33,32 @@ impl Backend {
         match self {
             Backend::Cpu(c) => c.as_mut(),
             Backend::Device(d) => d.as_mut(),
+        }
+    }
+}
+
+/// One object's stamps as numpy holds them, checked (see `ModelsCube::stamps`).
+struct Stamps<'py> {
+    obj: PyReadonlyArrayDyn<'py, f32>,
+    seg: PyReadonlyArrayDyn<'py, bool>,
+    rms: Option<PyReadonlyArrayDyn<'py, f32>>,
+    /// The rms where none was given.
+    ones: Vec<f32>,
+}
+
+impl Stamps<'_> {
+    fn obj(&self) -> &[f32] {
+        self.obj.as_slice().unwrap_or_default()
+    }
+
+    fn seg(&self) -> &[bool] {
+        self.seg.as_slice().unwrap_or_default()
+    }
+
+    fn rms(&self) -> &[f32] {
+        match &self.rms {
+            Some(r) => r.as_slice().unwrap_or_default(),
+            None => &self.ones,
         }
     }
 }
@@ -251,33 +277,38 @@ impl ModelsCube {
         Ok(changed)
     }
 
-    /// The (obj, seg, rms) arrays of one object as a cut, checked against the stamps.
-    fn cut_from_arrays(
+    /// The (obj, seg, rms) arrays of one object, checked against the cube's stamps and
+    /// borrowed where numpy holds them; without rms, every pixel's rms is 1.
+    fn stamps<'py>(
         &self,
-        obj: &Bound<'_, PyAny>,
-        seg: &Bound<'_, PyAny>,
-        rms: Option<&Bound<'_, PyAny>>,
+        obj: &Bound<'py, PyAny>,
+        seg: &Bound<'py, PyAny>,
+        rms: Option<&Bound<'py, PyAny>>,
         names: [&str; 3],
-    ) -> PyResult<Cut> {
+    ) -> PyResult<Stamps<'py>> {
         let b = self.grid.boxsize;
         let shape = [b, b];
         let like = "the cube's stamps";
-        let o = checked::<f32>(obj, names[0], "float32", &shape, like)?;
-        let s = checked::<bool>(seg, names[1], "bool", &shape, like)?;
-        let rms = match rms {
-            Some(r) => {
-                let r = checked::<f32>(r, names[2], "float32", &shape, like)?;
-                values(&r, names[2])?.to_vec()
-            }
-            None => vec![1.0; b * b],
+        let st = Stamps {
+            obj: checked::<f32>(obj, names[0], "float32", &shape, like)?,
+            seg: checked::<bool>(seg, names[1], "bool", &shape, like)?,
+            rms: match rms {
+                Some(r) => Some(checked::<f32>(r, names[2], "float32", &shape, like)?),
+                None => None,
+            },
+            ones: if rms.is_none() {
+                vec![1.0; b * b]
+            } else {
+                vec![]
+            },
         };
-        Ok(Cut {
-            name: "object".into(),
-            size: b,
-            obj: values(&o, names[0])?.to_vec(),
-            seg: values(&s, names[1])?.to_vec(),
-            rms,
-        })
+        // Contiguity is checked here, once, so that the slices of `Stamps` are whole.
+        values(&st.obj, names[0])?;
+        values(&st.seg, names[1])?;
+        if let Some(r) = &st.rms {
+            values(r, names[2])?;
+        }
+        Ok(st)
     }
 
     /// A flat model number from a (n, q, theta, logr) index; negative counts from the end.
@@ -628,11 +659,12 @@ impl ModelsCube {
         seg: &Bound<'py, PyAny>,
         rms: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cut = self.cut_from_arrays(obj, seg, Some(rms), ["obj", "seg", "rms"])?;
+        let st = self.stamps(obj, seg, Some(rms), ["obj", "seg", "rms"])?;
+        let (o, s, r) = (st.obj(), st.seg(), st.rms());
         let b = self.grid.boxsize;
         let chi = self
             .with_fitter(py, |f| {
-                let p = Prepared::new(&cut, b, Path::new("dre_fit"))?;
+                let p = Prepared::from_stamps("object", o, s, r, b, Path::new("dre_fit"))?;
                 f.fit(std::slice::from_ref(&p))
             })
             .map_err(|e| match e {
@@ -657,14 +689,15 @@ impl ModelsCube {
         rms: &Bound<'_, PyAny>,
         repeat: usize,
     ) -> PyResult<f64> {
-        let cut = self.cut_from_arrays(obj, seg, Some(rms), ["obj", "seg", "rms"])?;
+        let st = self.stamps(obj, seg, Some(rms), ["obj", "seg", "rms"])?;
+        let (o, s, r) = (st.obj(), st.seg(), st.rms());
         let b = self.grid.boxsize;
         let mut times = self
             .with_fitter(py, |f| {
                 (0..repeat.max(1))
                     .map(|_| {
                         let start = Instant::now();
-                        let p = Prepared::new(&cut, b, Path::new("dre_fit"))?;
+                        let p = Prepared::from_stamps("object", o, s, r, b, Path::new("dre_fit"))?;
                         let chi = f.fit(std::slice::from_ref(&p))?;
                         std::hint::black_box(chi);
                         Ok(start.elapsed().as_secs_f64())
@@ -761,8 +794,10 @@ impl ModelsCube {
         let object = match (obj, seg, rms) {
             (None, None, None) => None,
             (Some(o), Some(s), Some(r)) => {
-                let cut = self.cut_from_arrays(o, s, Some(r), ["obj", "seg", "rms"])?;
-                let p = Prepared::new(&cut, self.grid.boxsize, Path::new("get_parameters"))
+                let st = self.stamps(o, s, Some(r), ["obj", "seg", "rms"])?;
+                let file = Path::new("get_parameters");
+                let b = self.grid.boxsize;
+                let p = Prepared::from_stamps("object", st.obj(), st.seg(), st.rms(), b, file)
                     .map_err(|e| match e {
                         Error::Object { msg, .. } => {
                             PyValueError::new_err(format!("get_parameters: {msg}"))
@@ -859,20 +894,14 @@ impl ModelsCube {
             let (p, path) = self.psf_arg(py, psf, "psf_file")?;
             self.convolve_psf(py, &p, path.as_deref())?;
         }
-        let cut = self.cut_from_arrays(data, segment, None, ["data", "segment", ""])?;
+        let st = self.stamps(data, segment, None, ["data", "segment", ""])?;
+        let (d, s, r) = (st.obj(), st.seg(), st.rms());
         let b = self.grid.boxsize;
         let img = self
             .with_fitter(py, |f| {
-                let p = Prepared::new(&cut, b, Path::new("make_mosaic"))?;
+                let p = Prepared::from_stamps("object", d, s, r, b, Path::new("make_mosaic"))?;
                 let model = f.model(k)?;
-                Ok(dre::mosaic(
-                    &cut.obj,
-                    &cut.seg,
-                    &model,
-                    p.scale(&model),
-                    p.flux,
-                    b,
-                ))
+                Ok(dre::mosaic(d, s, &model, p.scale(&model), p.flux, b))
             })
             .map_err(|e| match e {
                 Error::Object { msg, .. } => PyValueError::new_err(format!("make_mosaic: {msg}")),
@@ -889,17 +918,18 @@ impl ModelsCube {
         data: &Bound<'py, PyAny>,
         segment: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cut = self.cut_from_arrays(data, segment, None, ["data", "segment", ""])?;
+        let st = self.stamps(data, segment, None, ["data", "segment", ""])?;
+        let (d, s, r) = (st.obj(), st.seg(), st.rms());
         let b = self.grid.boxsize;
         let n = self.grid.n_models();
         let out = self
             .with_fitter(py, |f| {
-                let p = Prepared::new(&cut, b, Path::new("make_residual"))?;
+                let p = Prepared::from_stamps("object", d, s, r, b, Path::new("make_residual"))?;
                 let mut out = Vec::with_capacity(n * b * b);
                 for k in 0..n {
                     let model = f.model(k)?;
-                    let s = p.scale(&model);
-                    out.extend(cut.obj.iter().zip(model.iter()).map(|(d, m)| d - s * m));
+                    let scale = p.scale(&model);
+                    out.extend(d.iter().zip(model.iter()).map(|(v, m)| v - scale * m));
                 }
                 Ok(out)
             })
