@@ -20,66 +20,96 @@ use std::sync::{Mutex, MutexGuard};
 struct Live {
     next: u64,
     entries: Vec<(u64, PathBuf, bool)>,
-    /// Set by [`remove_live_temporaries`]: no new temporary may start.
+    /// Set by [`Registry::remove_all`]: no new temporary may start.
     stopping: bool,
     /// Folders already swept of stale temporaries by this process.
     swept: BTreeSet<PathBuf>,
 }
 
-static LIVE: Mutex<Live> = Mutex::new(Live {
-    next: 0,
-    entries: Vec::new(),
-    stopping: false,
-    swept: BTreeSet::new(),
-});
+/// The list of live temporaries. A temporary is made (the file or folder created on disk)
+/// only under its lock, and removal takes the lock, so that a stop can never fall between a
+/// temporary's creation and its removal: it is created before (and removed) or refused.
+struct Registry(Mutex<Live>);
 
-fn live() -> MutexGuard<'static, Live> {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
-}
+static LIVE: Registry = Registry::new();
 
-/// Lists `path` (a file, or a folder when `dir`) as a live temporary; refused once the
-/// process is stopping.
-fn register(path: &Path, dir: bool) -> Result<u64> {
-    let mut l = live();
-    if l.stopping {
-        return Err(Error::file(path, "the run is stopping"));
+impl Registry {
+    const fn new() -> Registry {
+        Registry(Mutex::new(Live {
+            next: 0,
+            entries: Vec::new(),
+            stopping: false,
+            swept: BTreeSet::new(),
+        }))
     }
-    l.next += 1;
-    let id = l.next;
-    l.entries.push((id, path.to_path_buf(), dir));
-    Ok(id)
-}
 
-fn unregister(id: u64) {
-    live().entries.retain(|(i, _, _)| *i != id);
+    fn lock(&self) -> MutexGuard<'_, Live> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lists `path` (a file, or a folder when `dir`) as a live temporary and runs `make`,
+    /// which creates it or nothing; refused once the process is stopping.
+    fn register(&self, path: &Path, dir: bool, make: impl FnOnce() -> Result<()>) -> Result<u64> {
+        let mut l = self.lock();
+        if l.stopping {
+            return Err(Error::file(path, "the run is stopping"));
+        }
+        make()?;
+        l.next += 1;
+        let id = l.next;
+        l.entries.push((id, path.to_path_buf(), dir));
+        Ok(id)
+    }
+
+    fn unregister(&self, id: u64) {
+        self.lock().entries.retain(|(i, _, _)| *i != id);
+    }
+
+    /// Runs `make`, which creates the registered temporary `path` (and may write it), unless
+    /// the process is stopping.
+    fn creating<T>(&self, path: &Path, make: impl FnOnce() -> Result<T>) -> Result<T> {
+        let l = self.lock();
+        if l.stopping {
+            return Err(Error::file(path, "the run is stopping"));
+        }
+        let made = make();
+        drop(l);
+        made
+    }
+
+    /// Removes every live temporary and refuses new ones; returns how many were removed.
+    fn remove_all(&self) -> usize {
+        let mut l = self.lock();
+        l.stopping = true;
+        let mut removed = 0;
+        for (_, path, dir) in &l.entries {
+            let gone = if *dir {
+                // A child killed a moment ago may still have been writing into it: try twice.
+                std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_dir_all(path))
+            } else {
+                std::fs::remove_file(path)
+            };
+            if gone.is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
 }
 
 /// Removes every temporary file and scratch folder this process has not committed, and
 /// refuses new ones from then on (for a signal handler, right before the process exits).
-/// Returns how many were removed.
+/// A temporary being created meanwhile is waited for, then removed. Returns how many were
+/// removed.
 pub fn remove_live_temporaries() -> usize {
-    let mut l = live();
-    l.stopping = true;
-    let mut removed = 0;
-    for (_, path, dir) in &l.entries {
-        let gone = if *dir {
-            // A child killed a moment ago may still have been writing into it: try twice.
-            std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_dir_all(path))
-        } else {
-            std::fs::remove_file(path)
-        };
-        if gone.is_ok() {
-            removed += 1;
-        }
-    }
-    removed
+    LIVE.remove_all()
 }
 
 /// Removes, once per folder and process, the temporaries (`.NAME.PID.tmp` files,
 /// `.TAG.PID.tmp/` folders) that processes no longer running left in `dir`.
 fn sweep_once(dir: &Path) {
     let key = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    if live().swept.insert(key) {
+    if LIVE.lock().swept.insert(key) {
         remove_stale_temporaries(dir);
     }
 }
@@ -244,7 +274,7 @@ impl PendingFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", owner_tag()));
-        let id = register(&tmp, false)?;
+        let id = LIVE.register(&tmp, false, || Ok(()))?;
         let pending = PendingFile {
             tmp,
             dest,
@@ -257,8 +287,16 @@ impl PendingFile {
         Ok(pending)
     }
 
-    /// Where to write.
-    pub fn path(&self) -> &Path {
+    /// Runs `make` on the temporary's path: it must create the file there (and may write
+    /// it whole). The file is created only through here, so that a stop (SIGINT, SIGTERM,
+    /// SIGHUP) removes it, or comes first and refuses it: none is left behind.
+    pub fn create<T>(&self, make: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+        LIVE.creating(&self.dest, || make(&self.tmp))
+    }
+
+    /// The temporary's path (for tests).
+    #[cfg(test)]
+    fn path(&self) -> &Path {
         &self.tmp
     }
 
@@ -273,7 +311,7 @@ impl PendingFile {
         sync_file(&self.tmp, &self.dest)?;
         std::fs::rename(&self.tmp, &self.dest).at(&self.dest)?;
         self.committed = true;
-        unregister(self.id);
+        LIVE.unregister(self.id);
         sync_dir(&parent_dir(&self.dest))
     }
 }
@@ -282,7 +320,7 @@ impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
-            unregister(self.id);
+            LIVE.unregister(self.id);
         }
     }
 }
@@ -304,13 +342,13 @@ impl ScratchDir {
         std::fs::create_dir_all(dest_dir).at(dest_dir)?;
         sweep_once(dest_dir);
         let dir = dest_dir.join(format!(".{tag}.{}.tmp", owner_tag()));
-        let id = register(&dir, true)?;
-        let scratch = ScratchDir { dir, id };
-        if scratch.dir.exists() {
-            std::fs::remove_dir_all(&scratch.dir).at(&scratch.dir)?;
-        }
-        std::fs::create_dir(&scratch.dir).at(&scratch.dir)?;
-        Ok(scratch)
+        let id = LIVE.register(&dir, true, || {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).at(&dir)?;
+            }
+            std::fs::create_dir(&dir).at(&dir)
+        })?;
+        Ok(ScratchDir { dir, id })
     }
 
     /// The scratch folder (absolute when its destination was given absolute).
@@ -332,7 +370,7 @@ impl ScratchDir {
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        unregister(self.id);
+        LIVE.unregister(self.id);
     }
 }
 
@@ -427,11 +465,43 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_waits_for_a_temporary_being_created_removes_it_and_refuses_new_ones() {
+        let reg = Registry::new();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join(".a.1.tmp"), dir.path().join(".b.1.tmp"));
+        reg.register(&a, false, || Ok(())).unwrap();
+        let (started, creating) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                reg.creating(&a, || {
+                    started.send(()).unwrap();
+                    // A slow create: the stop arrives in the middle of it.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    std::fs::write(&a, "half").at(&a)
+                })
+                .unwrap()
+            });
+            creating.recv().unwrap();
+            assert_eq!(reg.remove_all(), 1);
+        });
+        assert!(!a.exists());
+        let e = reg.creating(&b, || std::fs::write(&b, "x").at(&b));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            format!("{}: the run is stopping", b.display())
+        );
+        assert!(reg
+            .register(&b, true, || std::fs::create_dir(&b).at(&b))
+            .is_err());
+        assert!(!b.exists());
+    }
+
+    #[test]
     fn live_temporaries_are_registered_until_committed_or_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let p = PendingFile::new(dir.path().join("x")).unwrap();
         let s = ScratchDir::new(dir.path(), "y").unwrap();
-        let listed = |path: &Path| live().entries.iter().any(|(_, e, _)| e == path);
+        let listed = |path: &Path| LIVE.lock().entries.iter().any(|(_, e, _)| e == path);
         assert!(listed(p.path()) && listed(s.path()));
         let tmp = p.path().to_path_buf();
         std::fs::write(&tmp, "").unwrap();

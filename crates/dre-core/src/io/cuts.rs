@@ -381,8 +381,8 @@ impl CutWriter {
     /// compressed with `compression`.
     pub fn create(path: impl AsRef<Path>, compression: Compression) -> Result<Self> {
         let pending = PendingFile::new(path.as_ref())?;
-        let file =
-            hdf5::File::create(pending.path()).map_err(|e| h5_write_error(pending.dest(), e))?;
+        let file = pending
+            .create(|tmp| hdf5::File::create(tmp).map_err(|e| h5_write_error(pending.dest(), e)))?;
         Ok(CutWriter {
             pending,
             file,

@@ -529,7 +529,7 @@ pub(crate) fn write_fits(
     fill: impl FnOnce(&mut FitsFile) -> Result<()>,
 ) -> Result<()> {
     let pending = PendingFile::new(dest)?;
-    let mut f = create_fits(pending.path(), primary, dest)?;
+    let mut f = pending.create(|tmp| create_fits(tmp, primary, dest))?;
     let filled = fill(&mut f);
     let closed = close_fits(f, dest);
     filled?;

@@ -132,7 +132,7 @@ impl Canvas {
 /// Writes a PNG file (or any bytes) whole or not at all.
 pub(crate) fn write_png(path: &Path, png: &[u8]) -> Result<()> {
     let pending = PendingFile::new(path)?;
-    std::fs::write(pending.path(), png).at(path)?;
+    pending.create(|tmp| std::fs::write(tmp, png).at(path))?;
     pending.commit()
 }
 

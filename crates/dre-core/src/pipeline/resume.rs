@@ -142,7 +142,7 @@ impl Provenance {
             text.push(b'\n');
         }
         let pending = PendingFile::new(record)?;
-        std::fs::write(pending.path(), &text).at(pending.dest())?;
+        pending.create(|tmp| std::fs::write(tmp, &text).at(pending.dest()))?;
         pending.commit()
     }
 }

@@ -485,7 +485,7 @@ pub fn write_simulation(dir: &Path, name: &str, sim: &Simulation, cfg: &SimConfi
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     let pending = PendingFile::new(path)?;
-    std::fs::write(pending.path(), text).at(path)?;
+    pending.create(|tmp| std::fs::write(tmp, text).at(path))?;
     pending.commit()
 }
 
