@@ -325,6 +325,15 @@ impl Drop for PendingFile {
     }
 }
 
+/// Writes `bytes` to `dest` whole or not at all (a [`PendingFile`] written in one go).
+pub fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let pending = PendingFile::new(dest)?;
+    pending.create(|tmp| {
+        std::fs::write(tmp, bytes).map_err(|e| Error::file(dest, format!("cannot write: {e}")))
+    })?;
+    pending.commit()
+}
+
 /// A hidden folder beside the destinations for tools that write several files themselves
 /// (SExtractor, PSFEx): they write into it, and [`ScratchDir::commit`] moves each file into
 /// place once the run succeeded. Dropped, it is removed with whatever it still holds.
@@ -394,6 +403,24 @@ mod tests {
         drop(p);
         assert!(!tmp.exists());
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
+    }
+
+    #[test]
+    fn write_file_writes_whole_or_names_the_file_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("state/t01.json");
+        write_file(&dest, b"{\"done\": 1}").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{\"done\": 1}");
+        // A folder in the file's place: the rename fails.
+        let blocked = dir.path().join("state/t02.json");
+        std::fs::create_dir(&blocked).unwrap();
+        let e = write_file(&blocked, b"{}").unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", blocked.display())), "{e}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 
     #[test]

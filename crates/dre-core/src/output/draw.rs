@@ -4,11 +4,9 @@
 //! Text is drawn with DejaVu Sans compiled into the library (plotters' `ab_glyph` text), so
 //! that no system font is looked up at run time: a bare machine draws the same picture.
 
-use crate::error::{AtPath, Error, Result};
-use crate::io::atomic::PendingFile;
+use crate::error::{Error, Result};
 use ab_glyph::{point, Font, FontRef, GlyphId, ScaleFont};
 use plotters::style::{register_font, FontStyle, RGBColor};
-use std::path::Path;
 use std::sync::OnceLock;
 
 /// The family name the embedded font is registered under (plotters' registry is global:
@@ -127,13 +125,6 @@ impl Canvas {
         }
         Ok(out)
     }
-}
-
-/// Writes a PNG file (or any bytes) whole or not at all.
-pub(crate) fn write_png(path: &Path, png: &[u8]) -> Result<()> {
-    let pending = PendingFile::new(path)?;
-    pending.create(|tmp| std::fs::write(tmp, png).at(path))?;
-    pending.commit()
 }
 
 /// The value at quantile `q` (0..1) of finite values, sorted in place; None when empty.

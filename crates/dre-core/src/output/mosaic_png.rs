@@ -9,7 +9,8 @@
 use crate::error::Result;
 use crate::fit::params::Params;
 use crate::fit::refine::DRE_FLAG_BITS;
-use crate::output::draw::{label, quantile, viridis, write_png, Canvas, Stretch};
+use crate::io::atomic::write_file;
+use crate::output::draw::{label, quantile, viridis, Canvas, Stretch};
 use plotters::style::RGBColor;
 use std::path::Path;
 
@@ -226,7 +227,7 @@ pub fn write_mosaic_png(
     title: &[String],
 ) -> Result<()> {
     let png = mosaic_png(data, seg, model, scale, boxsize, title)?;
-    write_png(path.as_ref(), &png)
+    write_file(path.as_ref(), &png)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 //! The record is a text file, one fact per line (`option`, `input`, `output`); file names
 //! are stored with `%`, control characters and DEL escaped as `%XX`.
 
-use crate::error::{AtPath, Result};
-use crate::io::atomic::PendingFile;
+use crate::error::Result;
+use crate::io::atomic::write_file;
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -141,9 +141,7 @@ impl Provenance {
             text.extend(escape(out));
             text.push(b'\n');
         }
-        let pending = PendingFile::new(record)?;
-        pending.create(|tmp| std::fs::write(tmp, &text).at(pending.dest()))?;
-        pending.commit()
+        write_file(record, &text)
     }
 }
 

@@ -7,7 +7,8 @@
 
 use crate::conventions::angle_difference;
 use crate::error::{Error, Result};
-use crate::output::draw::{draw_error, ensure_font, tick, write_png, Canvas, FONT};
+use crate::io::atomic::write_file;
+use crate::output::draw::{draw_error, ensure_font, tick, Canvas, FONT};
 use crate::sim::score::{match_nearest, Fitted, Truth, MAX_Q_FOR_THETA};
 use plotters::coord::combinators::{BindKeyPoints, LogCoord};
 use plotters::coord::types::RangedCoordf64;
@@ -340,7 +341,7 @@ pub fn write_score_plot(
         ));
     }
     let png = score_plot(truth, fitted, radius)?;
-    write_png(path, &png)
+    write_file(path, &png)
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //! the same tile, bit for bit, on any machine and any number of threads.
 
 use crate::conventions::{fits_to_index, index_to_fits, stamp_centre};
-use crate::error::{AtPath, Error, Result};
+use crate::error::{Error, Result};
 use crate::fit::convolve::Convolver;
-use crate::io::atomic::PendingFile;
+use crate::io::atomic::write_file;
 use crate::io::fits::{write_image, Card};
 use crate::io::psf::Psf;
 use crate::model::render::{render_at, StampParams};
@@ -472,7 +472,7 @@ pub fn write_simulation(dir: &Path, name: &str, sim: &Simulation, cfg: &SimConfi
             g.snr
         ));
     }
-    write_text(&dir.join(format!("Truth/{name}_truth.csv")), &csv)?;
+    write_file(&dir.join(format!("Truth/{name}_truth.csv")), csv.as_bytes())?;
     let mut csv = String::from("X,Y,FLUX,SNR\n");
     for s in &sim.stars {
         csv.push_str(&format!(
@@ -480,13 +480,7 @@ pub fn write_simulation(dir: &Path, name: &str, sim: &Simulation, cfg: &SimConfi
             s.x, s.y, s.flux, s.snr
         ));
     }
-    write_text(&dir.join(format!("Truth/{name}_stars.csv")), &csv)
-}
-
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    let pending = PendingFile::new(path)?;
-    pending.create(|tmp| std::fs::write(tmp, text).at(path))?;
-    pending.commit()
+    write_file(&dir.join(format!("Truth/{name}_stars.csv")), csv.as_bytes())
 }
 
 #[cfg(test)]

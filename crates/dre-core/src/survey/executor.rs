@@ -9,11 +9,12 @@
 //! writes its record.
 
 use crate::error::{Error, Result};
+use crate::io::atomic::write_file;
 use crate::survey::config::ExecutorKind;
 use crate::survey::resume::DoneCheck;
 use crate::survey::select::TileSelection;
 use crate::survey::task::StagePrograms;
-use crate::survey::tasks::{host_name, now, split_tasks, write_atomic, RunPlan, Survey, TileState};
+use crate::survey::tasks::{host_name, now, split_tasks, RunPlan, Survey, TileState};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -420,7 +421,7 @@ pub fn submit_slurm(
         return Err(Error::Invalid(SLURM_NOT_FOUND.into()));
     };
     let script = survey.run_dir(plan.run).join("array.sh");
-    write_atomic(&script, batch_script(survey, plan, programs).as_bytes())?;
+    write_file(&script, batch_script(survey, plan, programs).as_bytes())?;
     let last = plan.tasks.len().saturating_sub(1);
     let array = if jobs > 0 {
         format!("--array=0-{last}%{jobs}")

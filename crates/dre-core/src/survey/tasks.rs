@@ -14,6 +14,7 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::io::atomic::write_file;
 use crate::survey::config::{ExecutorKind, SurveyConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -293,7 +294,7 @@ impl Survey {
     pub fn write_record(&self, rec: &TileRecord) -> Result<()> {
         let f = record_path(&self.state_dir(), &rec.tile);
         let json = serde_json::to_vec_pretty(rec).map_err(|e| Error::file(&f, e))?;
-        write_atomic(&f, &json)
+        write_file(&f, &json)
     }
 
     /// Run `run`'s plan.
@@ -307,7 +308,7 @@ impl Survey {
     pub fn write_plan(&self, plan: &RunPlan) -> Result<()> {
         let f = self.run_dir(plan.run).join("plan.json");
         let json = serde_json::to_vec_pretty(plan).map_err(|e| Error::file(&f, e))?;
-        write_atomic(&f, &json)
+        write_file(&f, &json)
     }
 
     /// The number of the latest run, if any.
@@ -359,31 +360,6 @@ pub fn split_tasks(tiles: &[String], per_task: usize) -> Vec<Vec<String>> {
         .chunks(per_task.max(1))
         .map(<[String]>::to_vec)
         .collect()
-}
-
-/// Writes `bytes` to `dest` whole or not at all: a temporary beside it, flushed, renamed.
-/// The temporary's name holds the host and process (tasks on several machines may share
-/// the folder) and not the `.NAME.PID.tmp` form other writers sweep.
-pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, e))?;
-    let name = dest.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.{}-{}.part",
-        host_name(),
-        std::process::id()
-    ));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dest)
-    })();
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::file(dest, format!("cannot write: {e}"))
-    })
 }
 
 /// Seconds since 1970 (UTC).
