@@ -17,3 +17,9 @@ pub use shell::{
     exit_status, init_threads, main, single_dash_longs, Failure, Outcome, Tool, EXIT_FAILED,
     EXIT_OK, EXIT_USAGE,
 };
+
+/// A mutex's value, also after a thread panicked holding it: what the binaries guard
+/// (progress text, counters, bars) stays usable, and a report is better than a second panic.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

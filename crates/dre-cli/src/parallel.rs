@@ -2,7 +2,7 @@
 //! tile per worker thread of the one thread pool (`--cpu N`), so that the work inside a tile
 //! (make_cuts' compression) shares the same threads instead of adding to them.
 
-use crate::Reporter;
+use crate::{lock, Reporter};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -90,7 +90,7 @@ pub fn run_items<T: Sync>(
 pub fn each_in_parallel(n: usize, start: impl Fn(usize) + Sync, work: impl Fn(usize) + Sync) {
     let next = Mutex::new(0usize);
     let take = || {
-        let mut k = next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut k = lock(&next);
         let i = *k;
         *k += 1;
         start(i);

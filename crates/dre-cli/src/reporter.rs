@@ -1,6 +1,7 @@
 //! What a tool prints while it works: progress bars on a terminal, one plain line per item in
 //! logs, nothing but errors and warnings with `--quiet`, every error as one line.
 
+use crate::lock;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +34,7 @@ impl Reporter {
     /// it stopped at it (and at every other item started and not finished: tools work on
     /// several tiles at once).
     pub fn working_on(&self, what: impl Into<String>) {
-        let mut w = self.position.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = lock(&self.position);
         w.started += 1;
         let n = w.started;
         w.open.push((n, what.into()));
@@ -43,7 +44,7 @@ impl Reporter {
     /// while no item is open says it stopped after the item started last.
     pub fn done_with(&self, what: impl Into<String>) {
         let what = what.into();
-        let mut w = self.position.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = lock(&self.position);
         let n = match w.open.iter().position(|(_, o)| *o == what) {
             Some(i) => w.open.remove(i).0,
             None => {
@@ -58,7 +59,7 @@ impl Reporter {
 
     /// Where the run is.
     pub fn position(&self) -> Option<Position> {
-        let w = self.position.lock().unwrap_or_else(|e| e.into_inner());
+        let w = lock(&self.position);
         if !w.open.is_empty() {
             return Some(Position::At(
                 w.open.iter().map(|(_, o)| o.clone()).collect(),
@@ -75,7 +76,7 @@ impl Reporter {
     /// The last line of a run stopped by a signal, `PROG: message` on stderr (shown with
     /// --quiet and after [`Reporter::silence`]); the bar is cleared first.
     pub fn stopped(&self, msg: &str) {
-        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bar = lock(&self.bar);
         if let Some(b) = bar.take() {
             b.finish_and_clear();
         }
@@ -92,7 +93,7 @@ impl Reporter {
     }
 
     fn print(&self, line: &str, to_stderr: bool) {
-        let bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = lock(&self.bar);
         if self.silenced.load(Ordering::SeqCst) {
             return;
         }
@@ -150,19 +151,19 @@ impl Reporter {
         } else {
             None
         };
-        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+        *lock(&self.bar) = bar;
     }
 
     /// Says on the bar what is being worked on (a tile's name).
     pub fn bar_message(&self, msg: impl Into<String>) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(b) = lock(&self.bar).as_ref() {
             b.set_message(msg.into());
         }
     }
 
     /// Advances the bar by `k` steps.
     pub fn advance(&self, k: u64) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(b) = lock(&self.bar).as_ref() {
             b.inc(k);
         }
     }
@@ -179,7 +180,7 @@ impl Reporter {
 
     /// Clears the bar.
     pub fn finish_bar(&self) {
-        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(b) = lock(&self.bar).take() {
             b.finish_and_clear();
         }
     }

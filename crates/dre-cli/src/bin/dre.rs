@@ -5,7 +5,7 @@ use dre::{
     load_fitter, read_cube, Device, Fitter, ModelCube, Observer, PsfSource, RunConfig, TileReport,
 };
 use dre_cli::args::{CompressionArg, DeviceArg, PipelineOptions};
-use dre_cli::{Failure, Outcome, Reporter, Tool};
+use dre_cli::{lock, Failure, Outcome, Reporter, Tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -225,14 +225,14 @@ impl Observer for Progress<'_> {
     fn tile_started(&self, index: usize, total: usize, name: &str, objects: usize) {
         let tile = format!("tile {name} ({}/{total})", index + 1);
         self.out.working_on(tile.clone());
-        *self.tile.lock().unwrap() = tile;
-        *self.tile_start.lock().unwrap() = Some((Instant::now(), 0.0));
+        *lock(&self.tile) = tile;
+        *lock(&self.tile_start) = Some((Instant::now(), 0.0));
         self.out
             .start_bar(objects as u64, format!("({}/{total}) {name}", index + 1));
     }
 
     fn convolved(&self, seconds: f64) {
-        if let Some(t) = self.tile_start.lock().unwrap().as_mut() {
+        if let Some(t) = lock(&self.tile_start).as_mut() {
             t.1 = seconds;
         }
     }
@@ -242,7 +242,7 @@ impl Observer for Progress<'_> {
     }
 
     fn tile_finished(&self, name: &str, r: &TileReport) {
-        self.out.done_with(self.tile.lock().unwrap().clone());
+        self.out.done_with(lock(&self.tile).clone());
         self.out.finish_bar();
         for e in &r.failures {
             self.out.error(e);
@@ -250,7 +250,7 @@ impl Observer for Progress<'_> {
         for w in &r.warnings {
             self.out.warn(w);
         }
-        let conv = self.tile_start.lock().unwrap().map_or(0.0, |t| t.1);
+        let conv = lock(&self.tile_start).map_or(0.0, |t| t.1);
         self.out.info(format!(
             "{name}: {} objects, {} fitted, {} failed, {:.1} objects/s (convolution {conv:.2} s)",
             r.objects,
@@ -270,7 +270,7 @@ impl Observer for Progress<'_> {
     }
 
     fn tile_failed(&self, _name: &str, error: &dre::Error) {
-        self.out.done_with(self.tile.lock().unwrap().clone());
+        self.out.done_with(lock(&self.tile).clone());
         self.out.finish_bar();
         self.out.error(error);
     }

@@ -7,7 +7,7 @@ use dre::{
     ExecutorKind, RunObserver, RunRequest, Stage, StagePrograms, Survey, SurveyProgress,
     SurveyStatus, TaskIds, TaskObserver, TileSelection, TileState,
 };
-use dre_cli::{Failure, Outcome, Reporter, Tool};
+use dre_cli::{lock, Failure, Outcome, Reporter, Tool};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -468,17 +468,12 @@ struct TaskLog<'a> {
 
 impl TaskObserver for TaskLog<'_> {
     fn stage_started(&self, tile: &str, stage: Stage) {
-        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *lock(&self.started) = Instant::now();
         self.out.info(format!("{tile}: {} ...", stage.tool()));
     }
 
     fn stage_ended(&self, tile: &str, stage: Stage, state: TileState, error: Option<&str>) {
-        let secs = self
-            .started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            .as_secs_f64();
+        let secs = lock(&self.started).elapsed().as_secs_f64();
         match state {
             TileState::Done => self
                 .out
