@@ -13,6 +13,7 @@
 use crate::error::{AtPath, Error, Result};
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -47,13 +48,19 @@ impl Registry {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lists `path` (a file, or a folder when `dir`) as a live temporary and runs `make`,
-    /// which creates it or nothing; refused once the process is stopping.
-    fn register(&self, path: &Path, dir: bool, make: impl FnOnce() -> Result<()>) -> Result<u64> {
-        let mut l = self.lock();
+    /// The list, locked, unless the process is stopping (`path`: the temporary asked for).
+    fn open(&self, path: &Path) -> Result<MutexGuard<'_, Live>> {
+        let l = self.lock();
         if l.stopping {
             return Err(Error::file(path, "the run is stopping"));
         }
+        Ok(l)
+    }
+
+    /// Lists `path` (a file, or a folder when `dir`) as a live temporary and runs `make`,
+    /// which creates it or nothing; refused once the process is stopping.
+    fn register(&self, path: &Path, dir: bool, make: impl FnOnce() -> Result<()>) -> Result<u64> {
+        let mut l = self.open(path)?;
         make()?;
         l.next += 1;
         let id = l.next;
@@ -65,16 +72,11 @@ impl Registry {
         self.lock().entries.retain(|(i, _, _)| *i != id);
     }
 
-    /// Runs `make`, which creates the registered temporary `path` (and may write it), unless
-    /// the process is stopping.
+    /// Runs `make`, which creates the registered temporary `path` (and no more: the lock is
+    /// held meanwhile), unless the process is stopping.
     fn creating<T>(&self, path: &Path, make: impl FnOnce() -> Result<T>) -> Result<T> {
-        let l = self.lock();
-        if l.stopping {
-            return Err(Error::file(path, "the run is stopping"));
-        }
-        let made = make();
-        drop(l);
-        made
+        let _l = self.open(path)?;
+        make()
     }
 
     /// Removes every live temporary and refuses new ones; returns how many were removed.
@@ -287,9 +289,10 @@ impl PendingFile {
         Ok(pending)
     }
 
-    /// Runs `make` on the temporary's path: it must create the file there (and may write
-    /// it whole). The file is created only through here, so that a stop (SIGINT, SIGTERM,
-    /// SIGHUP) removes it, or comes first and refuses it: none is left behind.
+    /// Runs `make` on the temporary's path: it must create the file there, and write it
+    /// afterwards, outside (every creation waits on one lock). The file is created only
+    /// through here, so that a stop (SIGINT, SIGTERM, SIGHUP) removes it, or comes first and
+    /// refuses it: none is left behind.
     pub fn create<T>(&self, make: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         LIVE.creating(&self.dest, || make(&self.tmp))
     }
@@ -328,9 +331,10 @@ impl Drop for PendingFile {
 /// Writes `bytes` to `dest` whole or not at all (a [`PendingFile`] written in one go).
 pub fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
     let pending = PendingFile::new(dest)?;
-    pending.create(|tmp| {
-        std::fs::write(tmp, bytes).map_err(|e| Error::file(dest, format!("cannot write: {e}")))
-    })?;
+    let cannot = |e: std::io::Error| Error::file(dest, format!("cannot write: {e}"));
+    let mut f = pending.create(|tmp| File::create(tmp).map_err(cannot))?;
+    f.write_all(bytes).map_err(cannot)?;
+    drop(f);
     pending.commit()
 }
 
